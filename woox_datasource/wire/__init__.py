@@ -1,0 +1,93 @@
+"""Everything WOO X spells: base URLs, endpoint paths, query and field names, topics, frames.
+
+Parse and encode only, no I/O. Keeping every exchange spelling in this package means a WOO X API
+change is an edit here and nowhere else, and the simulator (which encodes the same messages on
+its own, never importing this) can catch a misreading of the documentation. Import from
+``woox_datasource.wire``; the private modules are only the package's internal layout:
+
+* ``_http``: base URLs, paths, symbols, query building, the reply envelope and its errors;
+* ``_candles``: exact decimals, klineHistory rows and instrument rows;
+* ``_ws``: the v3 public WebSocket (topics, command frames, frame parsing).
+"""
+
+from woox_datasource.wire._candles import (
+    DecimalCache,
+    checked_candle,
+    parse_instruments,
+    parse_kline_rows,
+    to_decimal,
+)
+from woox_datasource.wire._http import (
+    INSTRUMENTS_PATH,
+    JSON_BACKEND,
+    KLINE_HISTORY_PATH,
+    LATEST_KLINE_PATH,
+    MAX_KLINE_LIMIT,
+    REST_URLS,
+    SYSTEM_INFO_PATH,
+    WS_URLS,
+    WooInvalidRequest,
+    WooUnknownSymbol,
+    kline_history_query,
+    latest_kline_query,
+    loads,
+    normalize_symbol,
+    parse_envelope,
+    rows_of,
+)
+from woox_datasource.wire._ws import (
+    MAX_TOPICS_PER_CONNECTION,
+    MAX_TOPICS_PER_SUBSCRIBE,
+    CommandReply,
+    KlinePush,
+    MalformedFrame,
+    Pong,
+    ServerPing,
+    WsFrame,
+    kline_topic,
+    parse_kline_topic,
+    parse_ws_frame,
+    ping_frame,
+    pong_frame,
+    subscribe_frame,
+    unsubscribe_frame,
+)
+
+__all__ = [
+    "INSTRUMENTS_PATH",
+    "JSON_BACKEND",
+    "KLINE_HISTORY_PATH",
+    "LATEST_KLINE_PATH",
+    "MAX_KLINE_LIMIT",
+    "MAX_TOPICS_PER_CONNECTION",
+    "MAX_TOPICS_PER_SUBSCRIBE",
+    "REST_URLS",
+    "SYSTEM_INFO_PATH",
+    "WS_URLS",
+    "CommandReply",
+    "DecimalCache",
+    "KlinePush",
+    "MalformedFrame",
+    "Pong",
+    "ServerPing",
+    "WooInvalidRequest",
+    "WooUnknownSymbol",
+    "WsFrame",
+    "checked_candle",
+    "kline_history_query",
+    "kline_topic",
+    "latest_kline_query",
+    "loads",
+    "normalize_symbol",
+    "parse_envelope",
+    "parse_instruments",
+    "parse_kline_rows",
+    "parse_kline_topic",
+    "parse_ws_frame",
+    "ping_frame",
+    "pong_frame",
+    "rows_of",
+    "subscribe_frame",
+    "to_decimal",
+    "unsubscribe_frame",
+]

@@ -1,0 +1,188 @@
+"""Candle rows and instrument rows: exact decimals, strict validation, a fast path.
+
+Parsing is strict on purpose: a row that does not validate raises :class:`ExchangeError` naming
+the row and the problem, because a silently wrong candle is worse than no candle. It is also on
+the hot path (1000-row history pages), hence the split: the fast path handles well-formed rows
+with as little per-row work as possible, and any anomaly falls through to a careful slow path
+that either accepts the row (ints as strings, JSON numbers) or explains the problem.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+from operator import itemgetter
+from typing import Any, Final
+
+import attrs
+
+from host_stub.spec import OHLCV, ExchangeError, Market
+from woox_datasource.timeframes import Timeframe
+from woox_datasource.wire._http import market_parts, rows_of
+
+_ZERO: Final = Decimal(0)
+
+
+def to_decimal(value: object) -> Decimal:
+    """Exact decimal of a WOO X number: strings keep their digits, JSON floats go through their
+    shortest repr (the digits that were on the wire), never through binary. Finite, >= 0."""
+    if isinstance(value, str):
+        number = Decimal(value)  # raises InvalidOperation (an ArithmeticError) on garbage
+    elif isinstance(value, float):
+        number = Decimal(repr(value))
+    elif isinstance(value, int) and not isinstance(value, bool):
+        number = Decimal(value)
+    else:
+        raise TypeError(f"expected a number or numeric string, got {value!r}")
+    if not number.is_finite() or number < _ZERO:
+        raise ValueError(f"expected a finite non-negative number, got {value!r}")
+    return number
+
+
+class DecimalCache(dict[object, Decimal]):
+    """Per-page memo: prices repeat a lot (open = previous close, high = open, ...), and a dict
+    hit is several times cheaper than parsing a Decimal. Decimal is immutable, so sharing is safe.
+    Only strings are stored, so ``1.0`` and ``1`` can never alias each other's digits."""
+
+    def __missing__(self, key: object) -> Decimal:
+        value = to_decimal(key)
+        if type(key) is str:
+            self[key] = value
+        return value
+
+
+def _to_ms(value: object) -> int:
+    if type(value) is int:
+        return value
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        return int(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    raise TypeError(f"expected integer milliseconds, got {value!r}")
+
+
+_ROW_KEYS: Final = ("startTimestamp", "endTimestamp", "open", "high", "low", "close", "volume",
+                    "amount", "symbol", "type")  # fmt: skip
+_row_fields = itemgetter(*_ROW_KEYS)
+
+# The fast paths pass OHLCV's fields positionally; fail at import if the contract reorders them.
+assert tuple(a.name for a in attrs.fields(OHLCV)) == (
+    "symbol", "interval", "open_time", "close_time", "open", "high", "low", "close", "volume",
+    "quote_volume",
+), "host_stub.spec.OHLCV changed its field order; update wire.py"  # fmt: skip
+
+
+def checked_candle(
+    symbol: str, interval: int, fields: Sequence[object], decimals: DecimalCache
+) -> OHLCV:
+    """Build one candle from (start, end, o, h, l, c, v, a), raising ValueError with the problem."""
+    names = ("start", "end", "open", "high", "low", "close", "volume", "amount")
+    values: list[Any] = []
+    for name, raw in zip(names, fields, strict=True):
+        try:
+            values.append(_to_ms(raw) if name in ("start", "end") else decimals[raw])
+        except (TypeError, ValueError, ArithmeticError) as exc:
+            raise ValueError(f"bad {name}: {exc}") from None
+    start, end, o, h, low, c, v, a = values
+    if end <= start:
+        raise ValueError(f"end {end} is not after start {start}")
+    if not low <= h:
+        raise ValueError(f"high {h} is below low {low}")
+    for name, price in (("open", o), ("close", c)):
+        if not low <= price <= h:
+            raise ValueError(f"{name} {price} is outside [low {low}, high {h}]")
+    return OHLCV(symbol, interval, start, end, o, h, low, c, v, a)
+
+
+def _slow_row(index: int, row: object, symbol: str, tf: Timeframe, cache: DecimalCache) -> OHLCV:
+    def fail(problem: str) -> ExchangeError:
+        return ExchangeError(f"klineHistory row {index} is invalid: {problem}: {str(row)[:200]}")
+
+    if not isinstance(row, dict):
+        raise fail("not an object")
+    missing = [k for k in _ROW_KEYS if k not in row]
+    if missing:
+        raise fail(f"missing field(s) {', '.join(missing)}")
+    if row["symbol"] != symbol:
+        raise fail(f"symbol {row['symbol']!r} is not the requested {symbol!r}")
+    if row["type"] != tf.rest_type:
+        raise fail(f"type {row['type']!r} is not the requested {tf.rest_type!r}")
+    try:
+        return checked_candle(symbol, tf.interval, _row_fields(row)[:8], cache)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+
+
+def parse_kline_rows(data: Any, symbol: str, tf: Timeframe) -> list[OHLCV]:
+    """Candles of a klineHistory (or kline) ``data``, in the exchange's order.
+
+    ``close_time`` is the row's ``endTimestamp`` (exclusive, = next open). Raises
+    :class:`ExchangeError` naming the first row that fails validation."""
+    rows = rows_of(data, "klineHistory")
+    interval, rest_type = tf.interval, tf.rest_type
+    cache = DecimalCache()
+    out: list[OHLCV] = []
+    append = out.append
+    for index, row in enumerate(rows):
+        try:
+            st, et, o, h, low, c, v, a, sym, typ = _row_fields(row)
+            o, h, low, c, v, a = cache[o], cache[h], cache[low], cache[c], cache[v], cache[a]
+            ok = (
+                sym == symbol and typ == rest_type and type(st) is int and type(et) is int
+                and st < et and low <= o <= h and low <= c <= h
+            )  # fmt: skip
+        except (KeyError, TypeError, ValueError, ArithmeticError):
+            ok = False
+        if ok:
+            append(OHLCV(symbol, interval, st, et, o, h, low, c, v, a))
+        else:
+            append(_slow_row(index, row, symbol, tf, cache))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Instruments
+# ---------------------------------------------------------------------------------------------
+
+
+def _optional_decimal(row: dict[str, Any], key: str, index: int) -> Decimal | None:
+    raw = row.get(key)
+    if raw is None or raw == "":
+        return None
+    try:
+        return to_decimal(raw)
+    except (TypeError, ValueError, ArithmeticError):
+        raise ExchangeError(f"instruments row {index} ({row.get('symbol')!r}): bad {key} "
+                            f"{raw!r}") from None  # fmt: skip
+
+
+def parse_instruments(data: Any) -> list[Market]:
+    """Markets of an instruments ``data``; rows whose symbol is neither SPOT_ nor PERP_ are
+    skipped (the contract knows only those kinds). Nulls become None; extra fields are ignored."""
+    markets: list[Market] = []
+    for index, row in enumerate(rows_of(data, "instruments")):
+        symbol = row.get("symbol") if isinstance(row, dict) else None
+        if not isinstance(symbol, str):
+            raise ExchangeError(f"instruments row {index} has no symbol: {str(row)[:200]}")
+        parts = market_parts(symbol)
+        if parts is None:
+            continue
+        kind, base, quote = parts
+        status = row.get("status")
+        status = status if isinstance(status, str) else ""
+        markets.append(
+            Market(
+                symbol=symbol,
+                base=row.get("baseAsset") or base,
+                quote=row.get("quoteAsset") or quote,
+                kind=kind,
+                status=status,
+                active=status == "TRADING",
+                price_tick=_optional_decimal(row, "quoteTick", index),
+                quantity_tick=_optional_decimal(row, "baseTick", index),
+                min_quantity=_optional_decimal(row, "baseMin", index),
+                max_quantity=_optional_decimal(row, "baseMax", index),
+                min_notional=_optional_decimal(row, "minNotional", index),
+            )
+        )
+    return markets

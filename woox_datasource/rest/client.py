@@ -1,0 +1,207 @@
+"""WOO X REST: instruments and candle history, paced by a shared budget, retried with backoff.
+
+History is fetched in windows of at most 1000 candles (see ``windows.py``), each paged backwards
+with the ``before`` cursor alone. Windows run concurrently, but are released strictly in order, so
+a consumer sees ascending batches as soon as the earliest pending window is complete, and memory
+holds at most a few windows however long the range.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import AsyncGenerator, Mapping
+from contextlib import aclosing
+from typing import Any
+
+import aiohttp
+
+from host_stub.spec import OHLCV, ExchangeError, HistoryRequest, Market, RateLimited
+from woox_datasource import wire
+from woox_datasource.rest.budget import RateBudget
+from woox_datasource.rest.windows import Window, plan_windows
+from woox_datasource.timeframes import Timeframe, count_opens, for_history
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT = aiohttp.ClientTimeout(total=30.0, connect=10.0, sock_connect=10.0, sock_read=20.0)
+"""Explicit, because aiohttp's default (5 minutes total, no read timeout) turns a stalled
+exchange into a stalled caller."""
+
+_TRANSPORT_ERRORS = (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError)
+
+
+def _describe(exc: BaseException | None) -> str:
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    return f"{type(exc).__name__}: {exc}" if exc is not None else "no attempt made"
+
+
+class RestClient:
+    """REST access to one WOO X deployment through the host's ``session``.
+
+    ``budget`` is shared by every client of a plugin instance (WOO X limits per IP).
+    ``max_concurrency`` bounds the windows of one history request in flight; ``retries`` is the
+    number of retries after the first attempt of each request."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        base_url: str,
+        *,
+        budget: RateBudget,
+        max_concurrency: int = 8,
+        retries: int = 6,
+        backoff_base_s: float = 0.2,
+        backoff_cap_s: float = 5.0,
+        timeout: aiohttp.ClientTimeout = DEFAULT_TIMEOUT,
+    ) -> None:
+        if max_concurrency < 1 or retries < 0:
+            raise ValueError("RestClient needs max_concurrency >= 1 and retries >= 0")
+        self.session = session
+        self.base_url = base_url.rstrip("/")
+        self.budget = budget
+        self.max_concurrency = max_concurrency
+        self.retries = retries
+        self.backoff_base_s = backoff_base_s
+        self.backoff_cap_s = backoff_cap_s
+        self.timeout = timeout
+        self.requests_sent = 0
+        """Requests put on the wire by this client (retries included)."""
+        self._rng = random.Random()
+
+    # -- one request ----------------------------------------------------------------------------
+
+    def _backoff(self, attempt: int) -> float:
+        """Capped exponential backoff with 'equal jitter': spreads retries of concurrent windows
+        while never retrying sooner than half the nominal delay."""
+        nominal = min(self.backoff_cap_s, self.backoff_base_s * 2 ** (attempt - 1))
+        return self._rng.uniform(nominal / 2, nominal)
+
+    async def get(self, path: str, query: Mapping[str, str]) -> Any:
+        """GET ``path`` and return the reply's ``data``, retrying what may succeed later."""
+        attempts = self.retries + 1
+        last: BaseException | None = None
+        for attempt in range(1, attempts + 1):
+            await self.budget.acquire()
+            self.requests_sent += 1
+            try:
+                async with self.session.get(
+                    self.base_url + path, params=query, timeout=self.timeout
+                ) as response:
+                    status, body = response.status, await response.read()
+                return wire.parse_envelope(status, body)
+            except RateLimited as exc:
+                self.budget.on_rate_limited()
+                last = exc
+            except ExchangeError as exc:
+                if not exc.retryable:
+                    raise
+                last = exc
+            except _TRANSPORT_ERRORS as exc:
+                last = exc
+            if attempt < attempts:
+                delay = self._backoff(attempt)
+                log.info("GET %s attempt %d/%d: %s; retry in %.2fs", path, attempt, attempts,
+                         _describe(last), delay)  # fmt: skip
+                await asyncio.sleep(delay)
+        raise self._gave_up(path, attempts, last)
+
+    @staticmethod
+    def _gave_up(path: str, attempts: int, last: BaseException | None) -> ExchangeError:
+        what = f"GET {path} failed after {attempts} attempts; last error: {_describe(last)}"
+        if isinstance(last, RateLimited):
+            return RateLimited(what, code=last.code, status=last.status)
+        if isinstance(last, ExchangeError):
+            return ExchangeError(what, code=last.code, status=last.status, retryable=True)
+        return ExchangeError(what, retryable=True)
+
+    # -- markets --------------------------------------------------------------------------------
+
+    async def list_markets(self) -> list[Market]:
+        """Every instrument WOO X lists, inactive ones with ``active`` False."""
+        return wire.parse_instruments(await self.get(wire.INSTRUMENTS_PATH, {}))
+
+    # -- history --------------------------------------------------------------------------------
+
+    async def _fetch_window(self, symbol: str, tf: Timeframe, window: Window) -> list[OHLCV]:
+        """Candles opening in the window, ascending, de-duplicated, whatever order rows come in.
+
+        Pages backwards from ``before=window.end`` and stops on the first proof of completeness:
+        a short page (nothing older exists, e.g. before the listing), a row at or before the
+        window's first open, or a cursor that would not move (an exchange ignoring ``before``
+        must not make us loop)."""
+        assert tf.rest_type is not None
+        found: dict[int, OHLCV] = {}
+        before, limit = window.end, window.limit
+        complete_from = window.complete_from(tf)
+        while True:
+            query = wire.kline_history_query(symbol, tf.rest_type, before=before, limit=limit)
+            rows = wire.parse_kline_rows(await self.get(wire.KLINE_HISTORY_PATH, query), symbol, tf)
+            if not rows:
+                break
+            oldest = rows[0].open_time
+            for candle in rows:
+                t = candle.open_time
+                oldest = min(oldest, t)
+                if window.start <= t < window.end:
+                    found[t] = candle
+            if len(rows) < limit or oldest <= complete_from or oldest >= before:
+                break
+            before = oldest
+            limit = min(wire.MAX_KLINE_LIMIT, count_opens(tf, window.start, oldest) + 1)
+        return [found[t] for t in sorted(found)]
+
+    async def fetch_history(self, request: HistoryRequest) -> AsyncGenerator[list[OHLCV], None]:
+        """Ascending, de-duplicated batches (one per window, empty ones skipped) covering
+        ``[request.start, request.end)``. Raises InvalidRequest, UnknownSymbol, RateLimited or
+        ExchangeError while iterating; ``aclose()`` cancels the windows still in flight."""
+        symbol = wire.normalize_symbol(request.symbol)
+        tf = for_history(request.interval)
+        windows = plan_windows(tf, request.start, request.end)
+        ahead = 2 * self.max_concurrency  # completed-but-unreleased windows we may hold
+        tasks: dict[int, asyncio.Task[list[OHLCV]]] = {}
+        launched = released = 0
+        try:
+            while released < len(windows):
+                running = sum(not t.done() for t in tasks.values())
+                while (
+                    launched < len(windows)
+                    and running < self.max_concurrency
+                    and launched - released < ahead
+                ):
+                    coro = self._fetch_window(symbol, tf, windows[launched])
+                    tasks[launched] = asyncio.create_task(coro, name=f"woox-window-{launched}")
+                    launched += 1
+                    running += 1
+                head = tasks[released]
+                if not head.done():
+                    pending = [t for t in tasks.values() if not t.done()]
+                    done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                    for task in done:
+                        task.result()  # fail fast: the first error ends the whole request
+                    continue
+                batch = tasks.pop(released).result()
+                released += 1
+                if batch:
+                    yield batch
+        finally:
+            for task in tasks.values():
+                task.cancel()
+            if tasks:
+                await asyncio.gather(*tasks.values(), return_exceptions=True)
+
+    async def fetch_range(
+        self, symbol: str, tf: Timeframe | int, start: int, end: int
+    ) -> list[OHLCV]:
+        """All candles opening in ``[start, end)`` as one ascending list (e.g. to fill a gap in a
+        live stream). An empty range returns ``[]``; a reversed one raises InvalidRequest."""
+        if start == end:
+            return []
+        interval = tf.interval if isinstance(tf, Timeframe) else tf
+        candles: list[OHLCV] = []
+        async with aclosing(self.fetch_history(HistoryRequest(symbol, interval, start, end))) as it:
+            async for batch in it:
+                candles.extend(batch)
+        return candles

@@ -1,0 +1,263 @@
+"""One WebSocket to WOO X: commands with checked acks, keep-alive PINGs, silence detection.
+
+The connection knows nothing of candles. It parses frames (woox_datasource.wire), hands kline
+pushes to a callback, matches command replies to the request that caused them by id, answers
+server PINGs, and declares itself dead when no frame at all arrived for ``silence_timeout_s``.
+Our own PINGs are what guarantee frames on a quiet market, so silence really means a dead path
+(a half-open TCP connection is otherwise invisible until the OS gives up, minutes later).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import time
+from collections.abc import Callable, Sequence
+
+import aiohttp
+
+from woox_datasource import wire
+from woox_datasource.stream.options import StreamOptions
+from woox_datasource.stream.stats import LogLimiter, StreamStats, log
+
+_TEXT = aiohttp.WSMsgType.TEXT
+_BINARY = aiohttp.WSMsgType.BINARY
+_ENDED = (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED)
+_ERROR = aiohttp.WSMsgType.ERROR
+_KlinePush = wire.KlinePush
+
+
+class ConnectionLost(Exception):
+    """The connection ended (or was found dead) while a command was outstanding."""
+
+
+def _wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class Connection:
+    """An open WebSocket. Create with :meth:`open`; it reads until closed, then calls
+    ``on_close(self)`` once; ``reason`` says why it ended."""
+
+    _ids = itertools.count(1)
+
+    def __init__(
+        self,
+        ws: aiohttp.ClientWebSocketResponse,
+        *,
+        options: StreamOptions,
+        stats: StreamStats,
+        limiter: LogLimiter,
+        on_push: Callable[[wire.KlinePush], None],
+        on_close: Callable[[Connection], None],
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        self.name = f"ws{next(self._ids)}"
+        self._ws = ws
+        self._options = options
+        self._stats = stats
+        self._limiter = limiter
+        self._on_push = on_push
+        self._on_close = on_close
+        self._loop = loop
+        self._pending: dict[str, asyncio.Future[wire.CommandReply]] = {}
+        self._req_ids = itertools.count(1)
+        self.opened_at = loop.time()
+        self.last_rx = self.opened_at
+        self.reason: str | None = None
+        self.ended = False
+        self._closing = False
+        self._reader = loop.create_task(self._read(), name=f"woox-{self.name}-reader")
+        self._keeper = loop.create_task(self._keep_alive(), name=f"woox-{self.name}-keepalive")
+
+    @classmethod
+    async def open(
+        cls,
+        session: aiohttp.ClientSession,
+        url: str,
+        *,
+        options: StreamOptions,
+        stats: StreamStats,
+        limiter: LogLimiter,
+        on_push: Callable[[wire.KlinePush], None],
+        on_close: Callable[[Connection], None],
+    ) -> Connection:
+        """Connect (raising aiohttp/OS errors or TimeoutError as they come)."""
+        async with asyncio.timeout(options.connect_timeout_s):
+            ws = await session.ws_connect(
+                url,
+                autoping=True,
+                heartbeat=None,
+                compress=0,
+                timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=options.close_timeout_s),
+            )
+        stats.connections_opened += 1
+        return cls(
+            ws,
+            options=options,
+            stats=stats,
+            limiter=limiter,
+            on_push=on_push,
+            on_close=on_close,
+        )
+
+    @property
+    def age(self) -> float:
+        return self._loop.time() - self.opened_at
+
+    # -- commands -----------------------------------------------------------------------------
+
+    async def command(
+        self, build: Callable[[str, Sequence[str]], str], topics: Sequence[str]
+    ) -> wire.CommandReply:
+        """Send one command frame and wait for the reply carrying its id. A reply that does not
+        come within ``ack_timeout_s`` means the connection is broken: it is closed, and
+        :class:`ConnectionLost` raised."""
+        if self.ended:
+            raise ConnectionLost(self.reason or "connection closed")
+        req_id = str(next(self._req_ids))
+        future: asyncio.Future[wire.CommandReply] = self._loop.create_future()
+        self._pending[req_id] = future
+        try:
+            try:
+                await self._ws.send_str(build(req_id, topics))
+                async with asyncio.timeout(self._options.ack_timeout_s):
+                    return await future
+            except TimeoutError:
+                reason = f"no reply to a command within {self._options.ack_timeout_s:g} s"
+                await self.close(reason)
+                raise ConnectionLost(reason) from None
+            except (ConnectionError, aiohttp.ClientError) as exc:
+                reason = f"send failed: {exc!r}"
+                await self.close(reason)
+                raise ConnectionLost(reason) from None
+        finally:
+            self._pending.pop(req_id, None)
+
+    # -- reading ------------------------------------------------------------------------------
+
+    async def _read(self) -> None:
+        ws = self._ws
+        receive = ws.receive
+        parse = wire.parse_ws_frame
+        on_push = self._on_push
+        stats = self._stats
+        clock = self._loop.time
+        reason = "connection closed"
+        try:
+            while True:
+                msg = await receive()
+                self.last_rx = clock()
+                kind = msg.type
+                if kind is _TEXT or kind is _BINARY:
+                    stats.frames += 1
+                    try:
+                        frame = parse(msg.data)
+                        if type(frame) is _KlinePush:
+                            stats.pushes += 1
+                            on_push(frame)
+                        else:
+                            await self._control(frame)
+                    except wire.MalformedFrame as exc:
+                        stats.malformed += 1
+                        self._limiter.warning("malformed", "%s: ignored %s", self.name, exc)
+                    except Exception:
+                        log.exception("%s: error handling a frame (ignored)", self.name)
+                elif kind in _ENDED:
+                    code = ws.close_code
+                    reason = "server closed the connection" + (f" (code {code})" * bool(code))
+                    break
+                elif kind is _ERROR:
+                    reason = f"connection error: {ws.exception()!r}"
+                    break
+        except asyncio.CancelledError:
+            reason = "connection closed"
+            raise
+        except Exception as exc:  # the transport failed under us
+            reason = f"connection error: {exc!r}"
+        finally:
+            self._finish(reason)
+
+    async def _control(self, frame: wire.WsFrame) -> None:
+        if type(frame) is wire.CommandReply:
+            future = self._pending.get(frame.id)
+            if future is not None and not future.done():
+                future.set_result(frame)
+                return
+            self._stats.unexpected_reply += 1
+            self._limiter.warning("reply", "%s: unexpected reply ignored: %s", self.name, frame)
+        elif type(frame) is wire.ServerPing:
+            self._stats.server_pings += 1
+            ts = frame.ts if frame.ts is not None else _wall_ms()
+            with contextlib.suppress(ConnectionError, aiohttp.ClientError):
+                await self._ws.send_str(wire.pong_frame(ts))
+        # wire.Pong: its arrival already counted as life
+
+    def _finish(self, reason: str) -> None:
+        if self.ended:
+            return
+        self.ended = True
+        if self.reason is None:
+            self.reason = reason
+        for future in self._pending.values():
+            if not future.done():
+                future.set_exception(ConnectionLost(self.reason))
+        self._pending.clear()
+        if not self._closing and not self._keeper.done():
+            self._keeper.cancel()  # (when closing, close() or the keeper itself ends it)
+        self._on_close(self)
+
+    # -- keep-alive ---------------------------------------------------------------------------
+
+    async def _keep_alive(self) -> None:
+        opts = self._options
+        clock = self._loop.time
+        next_ping = clock() + opts.ping_interval_s
+        while True:
+            now = clock()
+            deadline = self.last_rx + opts.silence_timeout_s
+            if now >= deadline:
+                self._stats.silences += 1
+                why = f"no frame for {opts.silence_timeout_s:g} s (silent connection)"
+                await self._shutdown(why)
+                return
+            if now >= next_ping:
+                try:
+                    await self._ws.send_str(wire.ping_frame(_wall_ms()))
+                except (ConnectionError, aiohttp.ClientError) as exc:
+                    await self._shutdown(f"PING failed: {exc!r}")
+                    return
+                self._stats.pings_sent += 1
+                next_ping = now + opts.ping_interval_s
+            await asyncio.sleep(max(0.0, min(next_ping, deadline) - now))
+
+    # -- closing ------------------------------------------------------------------------------
+
+    async def _shutdown(self, reason: str) -> None:
+        if self.reason is None:
+            self.reason = reason
+        self._closing = True
+        # Closing breaks the reader's receive(); the close handshake is bounded by ws_close.
+        with contextlib.suppress(Exception):
+            await self._ws.close()
+
+    async def close(self, reason: str) -> None:
+        """Close the socket and wait until both of its tasks are gone. Idempotent."""
+        await self._shutdown(reason)
+        if not self._keeper.done() and self._keeper is not asyncio.current_task():
+            self._keeper.cancel()
+        for task in (self._reader, self._keeper):
+            if task is not asyncio.current_task():
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    async def abort(self) -> None:
+        """Tear down without a handshake (manager shutdown): cancel the reader, drop the socket."""
+        for task in (self._reader, self._keeper):
+            task.cancel()
+        for task in (self._reader, self._keeper):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        with contextlib.suppress(Exception):
+            await self._ws.close()

@@ -1,0 +1,231 @@
+"""The stream manager: streams in, topics shared, connections pooled per session.
+
+One :class:`StreamManager` per plugin instance. Streams started with the same aiohttp session
+share its pool: one :class:`Topic` per (symbol, interval) whoever asked for it, and as few
+connections as WOO X's 100-topics-per-connection limit allows. All connections of the manager
+draw on one connection budget (WOO X counts new connections per IP).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import random
+from collections.abc import Callable
+
+import aiohttp
+
+from host_stub.spec import StreamConfig, StreamFailed
+from woox_datasource import wire
+from woox_datasource.rest import RestClient
+from woox_datasource.stream.history import HistorySource
+from woox_datasource.stream.live import LiveStream
+from woox_datasource.stream.options import Backoff, ConnectionBudget, StreamOptions
+from woox_datasource.stream.slot import Slot
+from woox_datasource.stream.stats import LogLimiter, StreamStats
+from woox_datasource.stream.topic import Topic
+from woox_datasource.timeframes import for_live
+
+
+class _Pool:
+    """Topics and connections of one aiohttp session (implements SlotHost and TopicHost)."""
+
+    def __init__(self, manager: StreamManager, session: aiohttp.ClientSession) -> None:
+        self.manager = manager
+        self.session = session
+        self.ws_url = manager.ws_url
+        self.options = manager.options
+        self.stats = manager.stats
+        self.limiter = manager.limiter
+        self.budget = manager.budget
+        self.backoff = manager.backoff
+        self.history = HistorySource(manager.rest_factory(session), manager.options, manager.rng)
+        self.topics: dict[str, Topic] = {}
+        self.slots: list[Slot] = []
+
+    def dispatch(self, push: wire.KlinePush) -> None:
+        topic = self.topics.get(push.topic)
+        if topic is None:
+            self.stats.unknown_topic += 1
+            self.limiter.warning("topic", "push for a topic no stream wants: %s", push.topic)
+            return
+        topic.on_push(push)
+
+    def attach(self, stream: LiveStream) -> Topic:
+        name = wire.kline_topic(stream.symbol, stream.timeframe.ws_type or "")
+        topic = self.topics.get(name)
+        if topic is None:
+            topic = self.topics[name] = Topic(self, name, stream.symbol, stream.timeframe)
+            self._assign(topic)
+        topic.streams.append(stream)
+        stream.topic = topic
+        status = topic.status_for_new_stream()
+        if status is not None:
+            stream.offer_status(status)
+        return topic
+
+    def _assign(self, topic: Topic) -> None:
+        slot = next((s for s in self.slots if s.has_room()), None)
+        if slot is None:
+            slot = Slot(self)
+            self.slots.append(slot)
+        slot.add(topic)
+
+    def detach(self, stream: LiveStream) -> tuple[Topic | None, asyncio.Future[None] | None]:
+        """Remove ``stream`` from its topic; the last one out unsubscribes the topic."""
+        topic = stream.topic
+        if topic is None or stream not in topic.streams:
+            return None, None
+        topic.streams.remove(stream)
+        if topic.streams:
+            return None, None
+        self.forget(topic)
+        slot = topic.slot
+        release = slot.remove(topic) if slot is not None else None
+        return topic, release
+
+    def forget(self, topic: Topic) -> None:
+        if self.topics.get(topic.name) is topic:
+            del self.topics[topic.name]
+        for stream in list(topic.streams):
+            self.manager.forget(stream)
+        if not self.topics and not self.slots:
+            self.manager.drop_pool(self)
+
+    def slot_done(self, slot: Slot) -> None:
+        if slot in self.slots:
+            self.slots.remove(slot)
+        for topic in list(slot.topics.values()):  # only if the slot died unexpectedly
+            if not topic.closed:
+                self._assign(topic)
+        if not self.topics and not self.slots:
+            self.manager.drop_pool(self)
+
+    async def aclose(self) -> None:
+        topics = list(self.topics.values())
+        self.topics.clear()
+        for topic in topics:
+            await topic.aclose()
+        slots, self.slots = self.slots, []
+        for slot in slots:
+            await slot.aclose()
+
+
+class StreamManager:
+    """Starts and stops live candle streams over WOO X's v3 public WebSocket.
+
+    ``rest_factory`` builds the REST client (for gap fills and backfill) on the session a stream
+    is started with; the manager never creates a session of its own."""
+
+    def __init__(
+        self,
+        ws_url: str,
+        rest_factory: Callable[[aiohttp.ClientSession], RestClient],
+        options: StreamOptions = StreamOptions(),  # noqa: B008 - frozen, so sharing is safe
+    ) -> None:
+        self.ws_url = ws_url
+        self.rest_factory = rest_factory
+        self.options = options
+        self.stats = StreamStats()
+        self.limiter = LogLimiter()
+        self.rng = random.Random(options.seed)
+        self.backoff = Backoff(options, self.rng)
+        self.budget = ConnectionBudget(options.max_new_connections, options.connection_window_s)
+        self._pools: dict[int, _Pool] = {}
+        self._streams: dict[str, LiveStream] = {}
+        self._ids = itertools.count(1)
+        self._closed = False
+
+    @property
+    def streams(self) -> dict[str, LiveStream]:
+        """Streams running now, by id (a copy)."""
+        return dict(self._streams)
+
+    @property
+    def connections(self) -> int:
+        """Open WebSocket connections across all sessions."""
+        return sum(
+            1 for pool in self._pools.values() for s in pool.slots if s.conn and not s.conn.ended
+        )
+
+    async def start(self, session: aiohttp.ClientSession, config: StreamConfig) -> LiveStream:
+        """Start a stream. Raises InvalidRequest (bad symbol, interval without live data) or
+        StreamFailed (manager closed, session closed); an unknown symbol fails the stream with
+        UnknownSymbol while iterating."""
+        tf = for_live(config.interval)
+        symbol = wire.normalize_symbol(config.symbol)
+        if self._closed:
+            raise StreamFailed("the stream manager is closed")
+        if session.closed:
+            raise StreamFailed("the aiohttp session is closed; pass an open one")
+        pool = self._pools.get(id(session))
+        if pool is None or pool.session is not session:
+            pool = self._pools[id(session)] = _Pool(self, session)
+        stream_id = f"woox-{symbol}-{tf.label}-{next(self._ids)}"
+        stream = LiveStream(
+            stream_id,
+            symbol=symbol,
+            tf=tf,
+            config=config,
+            options=self.options,
+            stats=self.stats,
+            stop=self.stop,
+        )
+        if config.backfill_from is not None:
+            stream.start_catch_up(config.backfill_from, backfill=True)
+        self._streams[stream_id] = stream
+        pool.attach(stream)
+        return stream
+
+    async def stop(self, stream_id: str) -> None:
+        """Stop a stream: its iteration ends at once, its topic is unsubscribed if no other
+        stream uses it, and its connection closed if that was the last topic. Idempotent."""
+        stream = self._streams.pop(stream_id, None)
+        if stream is None:
+            return
+        await stream.close()
+        topic = stream.topic
+        pool = topic.host if topic is not None else None
+        if not isinstance(pool, _Pool):
+            return
+        gone, release = pool.detach(stream)
+        if gone is not None:
+            await gone.aclose()
+        if release is not None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.options.ack_timeout_s):
+                    await asyncio.shield(release)
+        if gone is not None:
+            await self._wait_idle_slots(pool)
+
+    async def _wait_idle_slots(self, pool: _Pool) -> None:
+        """Let connections that lost their last topic finish closing (no task left behind)."""
+        idle = [s.task for s in pool.slots if not s.topics and not s.active]
+        if idle:
+            limit = self.options.ack_timeout_s + self.options.close_timeout_s
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(limit):
+                    await asyncio.gather(*(asyncio.shield(t) for t in idle), return_exceptions=True)
+
+    def forget(self, stream: LiveStream) -> None:
+        """A stream failed for good: it no longer counts as running."""
+        if self._streams.get(stream.id) is stream:
+            del self._streams[stream.id]
+
+    def drop_pool(self, pool: _Pool) -> None:
+        for key, value in list(self._pools.items()):
+            if value is pool:
+                del self._pools[key]
+
+    async def aclose(self) -> None:
+        """Stop every stream and close every connection. Idempotent."""
+        self._closed = True
+        streams = list(self._streams.values())
+        self._streams.clear()
+        for stream in streams:
+            await stream.close()
+        pools = list(self._pools.values())
+        self._pools.clear()
+        for pool in pools:
+            await pool.aclose()

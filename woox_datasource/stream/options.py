@@ -1,0 +1,127 @@
+"""Tuning knobs of the live stream, and the two pacing rules that protect WOO X's limits.
+
+The defaults follow the exchange's documented and probed limits (see woox-api.md §5): a socket
+that sends nothing for ~60 s is dropped, so we PING every 10 s; at most 100 new connections per
+5 minutes per IP, or the IP is banned; every connection is cut at 24 h, so we rotate at 23 h.
+Tests shrink the timings; nothing here reads the market clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+
+from host_stub.spec import InvalidRequest
+
+
+def _positive(_: object, attribute: attrs.Attribute[Any], value: float) -> None:
+    if not value > 0:
+        raise InvalidRequest(f"StreamOptions.{attribute.name} must be > 0, got {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class StreamOptions:
+    """How the stream manager paces, detects death, reconnects and buffers.
+
+    Times are seconds of local monotonic time (connection management only; candle logic uses the
+    exchange's timestamps)."""
+
+    ping_interval_s: float = attrs.field(default=10.0, validator=_positive)
+    """Send ``{"cmd":"PING"}`` this often (the server drops a client that sends nothing)."""
+    silence_timeout_s: float = attrs.field(default=30.0, validator=_positive)
+    """No frame at all (push, pong, ack) for this long: the connection is dead, replace it.
+    Must exceed ``ping_interval_s``: our PINGs are what make a quiet market talk back."""
+    ack_timeout_s: float = attrs.field(default=10.0, validator=_positive)
+    """A SUBSCRIBE / UN_SUBSCRIBE unanswered this long means the connection is broken."""
+    connect_timeout_s: float = attrs.field(default=10.0, validator=_positive)
+    close_timeout_s: float = attrs.field(default=1.0, validator=_positive)
+    """How long a closing handshake may take before the socket is simply dropped."""
+    backoff_initial_s: float = attrs.field(default=0.5, validator=_positive)
+    """Second retry's delay; the first retry after a loss is immediate."""
+    backoff_max_s: float = attrs.field(default=30.0, validator=_positive)
+    backoff_stable_s: float = attrs.field(default=30.0, validator=_positive)
+    """A connection that lived this long resets the backoff, so a flapping server is not
+    hammered with immediate retries while an occasional drop heals at once."""
+    max_new_connections: int = attrs.field(default=100, validator=_positive)
+    connection_window_s: float = attrs.field(default=300.0, validator=_positive)
+    max_connection_life_s: float = attrs.field(default=23 * 3600.0, validator=_positive)
+    """Rotate (make-before-break) before WOO X's 24 h cut."""
+    queue_capacity: int = attrs.field(default=10_000, validator=_positive)
+    """Per-stream events waiting for the consumer. Provisional updates are conflated per
+    candle; finals beyond this are not kept in memory but re-read from history later."""
+    fill_deadline_s: float = attrs.field(default=60.0, validator=_positive)
+    """How long a gap fill keeps retrying REST before it reports the gap unfillable."""
+    fill_lag_retries: int = attrs.field(default=3, validator=attrs.validators.ge(0))
+    """Extra reads when history lacks the newest closed candles (REST may lag the socket)."""
+    fill_lag_delay_s: float = attrs.field(default=0.5, validator=_positive)
+    derive_3d: bool = True
+    """Fill gaps of the live-only ``3d`` timeframe from three ``1d`` history candles."""
+    seed: int | None = None
+    """Seed of the reconnect jitter (tests make failures reproducible)."""
+
+    def __attrs_post_init__(self) -> None:
+        if self.silence_timeout_s <= self.ping_interval_s:
+            raise InvalidRequest(
+                f"StreamOptions.silence_timeout_s ({self.silence_timeout_s}) must exceed "
+                f"ping_interval_s ({self.ping_interval_s}): pongs are what keep a quiet "
+                "connection from looking dead"
+            )
+
+
+class Backoff:
+    """Capped, jittered exponential delays: attempt 0 is immediate, attempt n waits about
+    ``initial * 2**(n-1)`` (capped), scaled by a random factor in [0.5, 1] so that many
+    connections dropped together do not come back in lockstep."""
+
+    def __init__(self, options: StreamOptions, rng: random.Random) -> None:
+        self._initial = options.backoff_initial_s
+        self._cap = options.backoff_max_s
+        self._rng = rng
+
+    def delay(self, attempt: int) -> float:
+        if attempt <= 0:
+            return 0.0
+        base = min(self._cap, self._initial * 2.0 ** min(attempt - 1, 30))
+        return base * self._rng.uniform(0.5, 1.0)
+
+
+class ConnectionBudget:
+    """At most ``limit`` new connections per sliding ``window_s`` (WOO X: 100 per 5 minutes per
+    IP, and "extensive retries after hitting limits will result in an IP ban"). Every attempt
+    counts, successful or not, because the exchange cannot tell them apart."""
+
+    def __init__(
+        self, limit: int, window_s: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.limit = limit
+        self.window_s = window_s
+        self._clock = clock
+        self._stamps: deque[float] = deque()
+        self._lock = asyncio.Lock()
+
+    def _prune(self, now: float) -> None:
+        stamps = self._stamps
+        while stamps and now - stamps[0] >= self.window_s:
+            stamps.popleft()
+
+    @property
+    def used(self) -> int:
+        self._prune(self._clock())
+        return len(self._stamps)
+
+    async def acquire(self) -> None:
+        """Wait (FIFO) until one more connection fits in the window, then count it."""
+        async with self._lock:
+            while True:
+                now = self._clock()
+                self._prune(now)
+                if len(self._stamps) < self.limit:
+                    self._stamps.append(now)
+                    return
+                await asyncio.sleep(self._stamps[0] + self.window_s - now)

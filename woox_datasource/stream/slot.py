@@ -1,0 +1,310 @@
+"""A logical connection: a set of up to 100 topics kept subscribed across reconnects and rotation.
+
+The physical :class:`~woox_datasource.stream.connection.Connection` comes and goes; the slot
+outlives it. Its single task reconciles "topics wanted" with "topics subscribed" (UN_SUBSCRIBE
+first, then SUBSCRIBE in batches of at most 10, acks checked topic by topic), reconnects after a
+loss (first retry immediate, then capped jittered backoff, every attempt within the connection
+budget), and rotates make-before-break before the exchange's 24 h cut: the replacement is opened
+and subscribed while the old socket still delivers, then the old one is closed. Both deliver the
+same pushes for a moment; the candle trackers drop the repeats, so nothing is lost or doubled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Protocol
+
+import aiohttp
+
+from host_stub.spec import StreamFailed, UnknownSymbol
+from woox_datasource import wire
+from woox_datasource.stream.connection import Connection, ConnectionLost
+from woox_datasource.stream.options import Backoff, ConnectionBudget, StreamOptions
+from woox_datasource.stream.stats import LogLimiter, StreamStats, log
+
+if TYPE_CHECKING:
+    from woox_datasource.stream.topic import Topic
+
+
+class SessionClosed(Exception):
+    """The host closed the aiohttp session the streams were started with."""
+
+
+class SlotHost(Protocol):
+    """What a slot needs from its pool."""
+
+    session: aiohttp.ClientSession
+    ws_url: str
+    options: StreamOptions
+    stats: StreamStats
+    limiter: LogLimiter
+    budget: ConnectionBudget
+    backoff: Backoff
+
+    def dispatch(self, push: wire.KlinePush) -> None: ...
+
+    def slot_done(self, slot: Slot) -> None: ...
+
+
+def _chunks(names: Sequence[str], size: int = wire.MAX_TOPICS_PER_SUBSCRIBE) -> Iterator[list[str]]:
+    for i in range(0, len(names), size):
+        yield list(names[i : i + size])
+
+
+_CONNECT_ERRORS = (OSError, aiohttp.ClientError, TimeoutError, ConnectionLost)
+
+
+class Slot:
+    """Up to :data:`wire.MAX_TOPICS_PER_CONNECTION` topics on one (replaceable) connection."""
+
+    def __init__(self, host: SlotHost) -> None:
+        self._host = host
+        self.topics: dict[str, Topic] = {}
+        """Topics wanted on this slot."""
+        self.active: set[str] = set()
+        """Topics subscribed on the current connection."""
+        self.conn: Connection | None = None
+        self.accepting = True
+        self._spare: Connection | None = None
+        self._wake = asyncio.Event()
+        self._releases: dict[str, asyncio.Future[None]] = {}
+        self.task = asyncio.get_running_loop().create_task(self._run(), name="woox-stream-slot")
+
+    @property
+    def load(self) -> int:
+        """Topics that count against the connection's limit (wanted or still subscribed)."""
+        return len(self.active.union(self.topics))
+
+    def has_room(self) -> bool:
+        return self.accepting and self.load < wire.MAX_TOPICS_PER_CONNECTION
+
+    def add(self, topic: Topic) -> None:
+        self.topics[topic.name] = topic
+        topic.slot = self
+        self._wake.set()
+
+    def remove(self, topic: Topic) -> asyncio.Future[None] | None:
+        """Stop wanting ``topic``; the future resolves once it is unsubscribed (or its
+        connection is gone). None if there is nothing to wait for."""
+        if self.topics.get(topic.name) is topic:
+            del self.topics[topic.name]
+        topic.slot = None
+        self._wake.set()
+        if topic.name not in self.active:
+            return None
+        release = self._releases.get(topic.name)
+        if release is None:
+            release = asyncio.get_running_loop().create_future()
+            self._releases[topic.name] = release
+        return release
+
+    def _release(self, names: Iterable[str]) -> None:
+        for name in names:
+            release = self._releases.pop(name, None)
+            if release is not None and not release.done():
+                release.set_result(None)
+
+    # -- the slot's task ----------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        host = self._host
+        attempt = 0
+        try:
+            while self.topics:
+                delay = host.backoff.delay(attempt)
+                attempt += 1
+                if delay:
+                    await asyncio.sleep(delay)
+                    if not self.topics:
+                        break
+                try:
+                    conn = await self._connect()
+                except SessionClosed:
+                    self._fail_all(StreamFailed(
+                        "the aiohttp session the stream was started with has been closed; "
+                        "keep it open until the stream is stopped"
+                    ))  # fmt: skip
+                    break
+                except _CONNECT_ERRORS as exc:
+                    host.stats.connect_failures += 1
+                    self._notify_lost(f"connecting failed ({exc!r}); retry {attempt}")
+                    continue
+                reason, lived = await self._serve(conn)
+                if not self.topics:
+                    break
+                host.stats.connections_lost += 1
+                if lived >= host.options.backoff_stable_s:
+                    attempt = 0
+                self._notify_lost(reason)
+        finally:
+            self.accepting = False
+            for leftover in (self.conn, self._spare):
+                if leftover is not None:
+                    await leftover.abort()
+            self.conn = self._spare = None
+            self.active.clear()
+            self._release(list(self._releases))
+            host.slot_done(self)
+
+    async def _connect(self) -> Connection:
+        host = self._host
+        if host.session.closed:
+            raise SessionClosed
+        await host.budget.acquire()
+        if host.session.closed:
+            raise SessionClosed
+        try:
+            return await Connection.open(
+                host.session,
+                host.ws_url,
+                options=host.options,
+                stats=host.stats,
+                limiter=host.limiter,
+                on_push=host.dispatch,
+                on_close=self._on_conn_closed,
+            )
+        except RuntimeError as exc:  # aiohttp: "Session is closed"
+            if host.session.closed:
+                raise SessionClosed from exc
+            raise
+
+    def _on_conn_closed(self, _conn: Connection) -> None:
+        self._wake.set()
+
+    async def _serve(self, conn: Connection) -> tuple[str, float]:
+        """Keep ``conn`` (and its replacements) in line with ``topics`` until it is lost or no
+        topic is left. Returns why it ended and how long it lived."""
+        opts = self._host.options
+        loop = asyncio.get_running_loop()
+        self.conn = conn
+        self.active = set()
+        rotate_at = conn.opened_at + opts.max_connection_life_s
+        try:
+            while not conn.ended:
+                self._wake.clear()
+                if not self.topics and not self.active:
+                    self.accepting = False
+                    await conn.close("no stream uses this connection any more")
+                    break
+                if loop.time() >= rotate_at:
+                    conn, rotate_at = await self._rotate(conn)
+                    continue
+                try:
+                    await self._reconcile(conn)
+                except ConnectionLost:
+                    continue
+                if not self._wake.is_set() and not conn.ended:
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout_at(rotate_at):
+                            await self._wake.wait()
+            await conn.close(conn.reason or "connection closed")
+            return conn.reason or "connection closed", conn.age
+        finally:
+            self.conn = None
+            self.active.clear()
+            self._release(list(self._releases))
+
+    async def _reconcile(self, conn: Connection) -> None:
+        gone = [name for name in self.active if name not in self.topics]
+        for batch in _chunks(gone):
+            reply = await conn.command(wire.unsubscribe_frame, batch)
+            if not reply.success:
+                self._host.limiter.warning(
+                    "unsub", "%s: UN_SUBSCRIBE %s refused: %s", conn.name, batch, reply.error
+                )
+            self.active.difference_update(batch)
+            self._release(batch)
+        new = [name for name in self.topics if name not in self.active]
+        if new:
+            self.active.update(await self._subscribe(conn, new))
+
+    async def _subscribe(self, conn: Connection, names: list[str]) -> set[str]:
+        """Subscribe ``names`` in batches (sent together, acks awaited together); tell each
+        topic how it went. Returns the accepted names. Raises ConnectionLost."""
+        batches = list(_chunks(names))
+        replies = await asyncio.gather(
+            *(conn.command(wire.subscribe_frame, batch) for batch in batches),
+            return_exceptions=True,
+        )
+        accepted: set[str] = set()
+        lost: BaseException | None = None
+        for batch, reply in zip(batches, replies, strict=True):
+            if isinstance(reply, BaseException):
+                lost = reply
+                continue
+            taken = set(reply.topics or ()) if reply.success else set()
+            for name in batch:
+                topic = self.topics.get(name)
+                if name in taken:
+                    accepted.add(name)
+                    if topic is not None:
+                        topic.on_subscribed()
+                elif topic is not None:
+                    del self.topics[name]
+                    topic.slot = None
+                    topic.fail(self._refusal(topic, reply))
+        if lost is not None:
+            if isinstance(lost, ConnectionLost):
+                raise lost
+            raise ConnectionLost(f"subscribing failed: {lost!r}")
+        return accepted
+
+    @staticmethod
+    def _refusal(topic: Topic, reply: wire.CommandReply) -> Exception:
+        if reply.success:
+            # WOO X acknowledges an unknown symbol with success and an empty topic list.
+            return UnknownSymbol(
+                topic.symbol,
+                f"WOO X acknowledged the subscription to {topic.name!r} without accepting it "
+                "(it does so for symbols it does not list)",
+            )
+        return StreamFailed(f"WOO X refused to subscribe {topic.name!r}: {reply.error}")
+
+    async def _rotate(self, old: Connection) -> tuple[Connection, float]:
+        """Replace ``old`` by a fresh, fully subscribed connection, then close ``old``."""
+        host = self._host
+        opts = host.options
+        loop = asyncio.get_running_loop()
+        host.stats.rotations += 1
+        reason = f"rotating the connection after {old.age:.0f} s (WOO X cuts connections at 24 h)"
+        for topic in list(self.topics.values()):
+            topic.on_reconnecting(reason)
+        try:
+            self._spare = new = await self._connect()
+            accepted = await self._subscribe(new, list(self.topics))
+        except (*_CONNECT_ERRORS, SessionClosed) as exc:
+            spare, self._spare = self._spare, None
+            if spare is not None:
+                await spare.close("rotation failed")
+            log.warning("connection rotation failed (%r); keeping the old one for now", exc)
+            for topic in list(self.topics.values()):
+                if topic.name in self.active:
+                    topic.on_subscribed()
+            retry_in = max(opts.backoff_max_s, min(opts.max_connection_life_s / 10, 600.0))
+            return old, loop.time() + retry_in
+        self._spare = None
+        self.conn = new
+        self.active = accepted
+        await old.close("replaced by a fresh connection")
+        return new, new.opened_at + opts.max_connection_life_s
+
+    def _notify_lost(self, reason: str) -> None:
+        for topic in list(self.topics.values()):
+            topic.on_reconnecting(reason)
+
+    def _fail_all(self, exc: Exception) -> None:
+        topics = list(self.topics.values())
+        self.topics.clear()
+        for topic in topics:
+            topic.slot = None
+            topic.fail(exc)
+
+    async def aclose(self) -> None:
+        """Stop for good (manager shutdown): the task ends, sockets are dropped."""
+        self.accepting = False
+        self.topics.clear()
+        self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task

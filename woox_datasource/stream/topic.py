@@ -1,0 +1,217 @@
+"""One subscribed (symbol, interval) shared by every stream that asked for it.
+
+A topic turns pushes into events through its :class:`CandleTracker` and fans them out to its
+streams. When the tracker needs history (a gap, or a candle whose closing push was missed) the
+topic holds further pushes, reads REST once for all its streams, delivers the fill and then
+replays what it held, so events stay in exchange order and no stream sees live candles jump
+ahead of a gap being filled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Protocol
+
+from host_stub.spec import CandleEvent, StatusEvent, StatusKind
+from woox_datasource import wire
+from woox_datasource.stream.candles import DUPLICATE, FILL, FINAL, LATE, PROVISIONAL, CandleTracker
+from woox_datasource.stream.stats import LogLimiter, StreamStats, log
+from woox_datasource.timeframes import Timeframe
+
+if TYPE_CHECKING:
+    from woox_datasource.stream.history import HistorySource
+    from woox_datasource.stream.live import LiveStream
+    from woox_datasource.stream.slot import Slot
+
+
+class TopicHost(Protocol):
+    stats: StreamStats
+    limiter: LogLimiter
+    history: HistorySource
+
+    def forget(self, topic: Topic) -> None: ...
+
+
+class Topic:
+    """Finality, gap filling and fan-out for one kline topic of one session."""
+
+    def __init__(self, host: TopicHost, name: str, symbol: str, tf: Timeframe) -> None:
+        self._host = host
+        self.name = name
+        self.symbol = symbol
+        self.tf = tf
+        self.streams: list[LiveStream] = []
+        self.tracker = CandleTracker()
+        self.slot: Slot | None = None
+        self.subscribed = False
+        self.closed = False
+        self._held: list[wire.KlinePush] | None = None
+        self._fill_task: asyncio.Task[None] | None = None
+        self._frontier_waiters: list[asyncio.Future[None]] = []
+
+    @property
+    def host(self) -> TopicHost:
+        return self._host
+
+    @property
+    def history(self) -> HistorySource:
+        return self._host.history
+
+    # -- pushes -------------------------------------------------------------------------------
+
+    def on_push(self, push: wire.KlinePush) -> None:
+        if self._held is not None:
+            self._hold(push)
+        elif self._apply(push):
+            self._held = [push]
+            self._fill_task = asyncio.get_running_loop().create_task(
+                self._fill(), name=f"woox-fill-{self.name}"
+            )
+
+    def _apply(self, push: wire.KlinePush) -> bool:
+        """Feed one push to the tracker and deliver the outcome; True if a fill must run first."""
+        code = self.tracker.on_push(push.candle, push.ts)
+        if code == PROVISIONAL:
+            event = CandleEvent(push.candle, False)
+            for stream in self.streams:
+                stream.offer_provisional(event)
+        elif code == FINAL:
+            event = CandleEvent(push.candle, True)
+            for stream in self.streams:
+                stream.offer_final(event)
+        elif code == FILL:
+            return True
+        elif code == DUPLICATE:
+            self._host.stats.duplicates += 1
+        elif code == LATE:
+            self._host.stats.late_updates += 1
+            self._host.limiter.warning(
+                "late", "%s: update after the candle was final, ignored: %s", self.name, push
+            )
+        else:
+            self._host.stats.stale += 1
+        if self._frontier_waiters:
+            self._wake_frontier()
+        return False
+
+    def _hold(self, push: wire.KlinePush) -> None:
+        """Keep a push until the fill is done, conflating states of the same candle (so a long
+        fill holds about one push per candle)."""
+        held = self._held
+        assert held is not None
+        last = held[-1]
+        start, last_start = push.candle.open_time, last.candle.open_time
+        if start < last_start:
+            self._host.stats.stale += 1
+        elif start > last_start:
+            held.append(push)
+        elif last.ts >= last.candle.close_time:  # the held one closed this candle already
+            self._host.stats.duplicates += 1
+        elif push.ts >= last.ts:
+            held[-1] = push
+        else:
+            self._host.stats.stale += 1
+
+    async def _fill(self) -> None:
+        tracker = self.tracker
+        while True:
+            fill = tracker.pending
+            assert fill is not None
+            rows, error = await self._host.history.fill(self.symbol, self.tf, fill.start, fill.end)
+            result = tracker.apply_fill(rows)
+            stats = self._host.stats
+            stats.fills += 1
+            stats.gap_candles += len(result.finals)
+            stats.gaps_unfillable += len(result.holes)
+            for candle in result.finals:
+                event = CandleEvent(candle, True)
+                for stream in self.streams:
+                    stream.offer_final(event)
+            gap_start = fill.live_start
+            for start, end in result.holes:
+                if fill.unconfirmed is not None and start == fill.start:
+                    why = "its closing push was missed and history could not confirm it"
+                else:
+                    why = "missed live and not in history"
+                reason = f"{why}" + (f" ({error})" if error else "")
+                log.warning("%s: candles [%d, %d) unfillable: %s", self.name, start, end, reason)
+                self._status(StatusKind.GAP_UNFILLABLE, reason=reason, start=start, end=end)
+            count = sum(1 for c in result.finals if c.open_time >= gap_start)
+            if count:
+                self._status(StatusKind.GAP_FILLED, start=gap_start, end=fill.end, count=count)
+            held, self._held = self._held, None
+            assert held is not None
+            for index, push in enumerate(held):
+                if self._apply(push):
+                    self._held = held[index:]
+                    break
+            if self._held is None:
+                self._fill_task = None
+                return
+
+    # -- frontier (for streams catching up from history) ----------------------------------------
+
+    async def wait_frontier(self) -> int:
+        """The open time of the next candle this topic will finalize (waits for a first push)."""
+        while (frontier := self.tracker.frontier) is None:
+            waiter = asyncio.get_running_loop().create_future()
+            self._frontier_waiters.append(waiter)
+            try:
+                await waiter
+            finally:
+                if waiter in self._frontier_waiters:
+                    self._frontier_waiters.remove(waiter)
+        return frontier
+
+    def _wake_frontier(self) -> None:
+        if self.tracker.frontier is None:
+            return
+        waiters, self._frontier_waiters = self._frontier_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def _status(self, kind: StatusKind, **fields: object) -> None:
+        event = StatusEvent(kind, self.symbol, self.tf.interval, **fields)  # type: ignore[arg-type]
+        for stream in self.streams:
+            stream.offer_status(event)
+
+    def status_for_new_stream(self) -> StatusEvent | None:
+        if not self.subscribed:
+            return None
+        return StatusEvent(StatusKind.CONNECTED, self.symbol, self.tf.interval)
+
+    def on_subscribed(self) -> None:
+        self.subscribed = True
+        self._status(StatusKind.CONNECTED)
+
+    def on_reconnecting(self, reason: str) -> None:
+        self.subscribed = False
+        self._status(StatusKind.RECONNECTING, reason=reason)
+
+    def fail(self, exc: Exception) -> None:
+        """End every stream of this topic with ``exc`` (unknown symbol, refusal, lost session)."""
+        self.closed = True
+        self._cancel_fill()
+        streams, self.streams = self.streams, []
+        for stream in streams:
+            stream.fail(exc)
+        self._host.forget(self)
+
+    def _cancel_fill(self) -> None:
+        task, self._fill_task = self._fill_task, None
+        if task is not None:
+            task.cancel()
+        for waiter in self._frontier_waiters:
+            waiter.cancel()
+        self._frontier_waiters.clear()
+
+    async def aclose(self) -> None:
+        """Stop filling (no stream is left); waits for the fill task to end."""
+        self.closed = True
+        task = self._fill_task
+        self._cancel_fill()
+        if task is not None:
+            await asyncio.gather(task, return_exceptions=True)

@@ -68,8 +68,10 @@ class Connection:
         self.reason: str | None = None
         self.ended = False
         self._closing = False
-        self._reader = loop.create_task(self._read(), name=f"woox-{self.name}-reader")
-        self._keeper = loop.create_task(self._keep_alive(), name=f"woox-{self.name}-keepalive")
+        self._reader = loop.create_task(self._read(), name=f"woox-stream-{self.name}-reader")
+        self._keeper = loop.create_task(
+            self._keep_alive(), name=f"woox-stream-{self.name}-keepalive"
+        )
 
     @classmethod
     async def open(

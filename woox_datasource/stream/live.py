@@ -148,7 +148,7 @@ class LiveStream:
     def start_catch_up(self, start: int, *, backfill: bool) -> None:
         self._catching_up = True
         self._catch_task = asyncio.get_running_loop().create_task(
-            self._catch_up(start, backfill), name=f"woox-catch-up-{self._id}"
+            self._catch_up(start, backfill), name=f"woox-stream-catch-up-{self._id}"
         )
 
     async def _catch_up(self, start: int, backfill: bool) -> None:

@@ -192,7 +192,8 @@ class Slot:
                     conn, rotate_at = await self._rotate(conn)
                     continue
                 try:
-                    await self._reconcile(conn)
+                    if await self._reconcile(conn):
+                        continue  # look again: that may have been the last topic
                 except ConnectionLost:
                     continue
                 if not self._wake.is_set() and not conn.ended:
@@ -202,11 +203,14 @@ class Slot:
             await conn.close(conn.reason or "connection closed")
             return conn.reason or "connection closed", conn.age
         finally:
+            if not conn.ended or self.conn is not None:
+                await conn.abort()  # left by an exception (cancellation): drop the socket
             self.conn = None
             self.active.clear()
             self._release(list(self._releases))
 
-    async def _reconcile(self, conn: Connection) -> None:
+    async def _reconcile(self, conn: Connection) -> bool:
+        """Unsubscribe what is no longer wanted, subscribe what is new; True if anything was."""
         gone = [name for name in self.active if name not in self.topics]
         for batch in _chunks(gone):
             reply = await conn.command(wire.unsubscribe_frame, batch)
@@ -219,6 +223,7 @@ class Slot:
         new = [name for name in self.topics if name not in self.active]
         if new:
             self.active.update(await self._subscribe(conn, new))
+        return bool(gone or new)
 
     async def _subscribe(self, conn: Connection, names: list[str]) -> set[str]:
         """Subscribe ``names`` in batches (sent together, acks awaited together); tell each

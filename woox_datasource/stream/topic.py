@@ -65,7 +65,7 @@ class Topic:
         elif self._apply(push):
             self._held = [push]
             self._fill_task = asyncio.get_running_loop().create_task(
-                self._fill(), name=f"woox-fill-{self.name}"
+                self._fill(), name=f"woox-stream-fill-{self.name}"
             )
 
     def _apply(self, push: wire.KlinePush) -> bool:
@@ -195,10 +195,10 @@ class Topic:
         """End every stream of this topic with ``exc`` (unknown symbol, refusal, lost session)."""
         self.closed = True
         self._cancel_fill()
+        self._host.forget(self)
         streams, self.streams = self.streams, []
         for stream in streams:
             stream.fail(exc)
-        self._host.forget(self)
 
     def _cancel_fill(self) -> None:
         task, self._fill_task = self._fill_task, None

@@ -1,0 +1,144 @@
+"""Helpers for the stream tests: a simulator + session + manager harness, event collection with
+timeouts (never sleeping-and-hoping), exact comparison with the simulator's ground truth, and a
+check that no stream task is left behind."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager
+from decimal import Decimal
+from typing import Any
+
+import aiohttp
+import attrs
+
+from host_stub.spec import OHLCV, CandleEvent, StatusEvent, StatusKind, StreamEvent
+from woox_datasource.rest import RateBudget, RestClient
+from woox_datasource.simulator import SimCandle, WooXSimulator
+from woox_datasource.stream import LiveStream, StreamManager, StreamOptions
+
+FAST: dict[str, Any] = {
+    "ping_interval_s": 0.2,
+    "silence_timeout_s": 1.0,
+    "ack_timeout_s": 2.0,
+    "close_timeout_s": 0.5,
+    "backoff_initial_s": 0.05,
+    "backoff_max_s": 0.3,
+    "backoff_stable_s": 0.5,
+    "fill_deadline_s": 10.0,
+    "fill_lag_retries": 2,
+    "fill_lag_delay_s": 0.05,
+    "seed": 7,
+}
+"""Stream options scaled down for loopback tests."""
+
+
+@attrs.define
+class Harness:
+    sim: WooXSimulator
+    session: aiohttp.ClientSession
+    manager: StreamManager
+    rest_budget: RateBudget
+
+
+def stream_tasks() -> list[asyncio.Task[Any]]:
+    """Tasks of the stream package still alive (the simulator's own are named woox-sim-*)."""
+    return [
+        t for t in asyncio.all_tasks() if t.get_name().startswith("woox-stream-") and not t.done()
+    ]
+
+
+def rest_client(
+    sim: WooXSimulator, budget: RateBudget
+) -> Callable[[aiohttp.ClientSession], RestClient]:
+    def build(session: aiohttp.ClientSession) -> RestClient:
+        return RestClient(session, sim.rest_url, budget=budget, backoff_base_s=0.02,
+                          backoff_cap_s=0.2)  # fmt: skip
+
+    return build
+
+
+@asynccontextmanager
+async def running(sim_args: dict[str, Any] | None = None, **options: Any) -> AsyncIterator[Harness]:
+    """A simulator (fast clock unless told otherwise), a session and a manager; on exit the
+    manager is closed and no stream task may be left."""
+    args = {"speed": 600.0, **(sim_args or {})}
+    async with WooXSimulator(**args) as sim, aiohttp.ClientSession() as session:
+        budget = RateBudget()
+        manager = StreamManager(
+            sim.ws_url, rest_client(sim, budget), StreamOptions(**{**FAST, **options})
+        )
+        try:
+            yield Harness(sim, session, manager, budget)
+        finally:
+            await manager.aclose()
+            assert stream_tasks() == [], stream_tasks()
+
+
+async def collect(
+    stream: LiveStream,
+    until: Callable[[list[StreamEvent]], bool],
+    timeout: float = 10.0,  # noqa: ASYNC109 - a deadline for the whole collection, reported
+) -> list[StreamEvent]:
+    """Events of ``stream`` until ``until(events)`` holds; TimeoutError (with what came) if not."""
+    events: list[StreamEvent] = []
+    try:
+        async with asyncio.timeout(timeout):
+            async for event in stream:
+                events.append(event)
+                if until(events):
+                    return events
+    except TimeoutError:
+        raise TimeoutError(f"condition not met in {timeout} s; got {summary(events)}") from None
+    raise AssertionError(f"stream ended before the condition held; got {summary(events)}")
+
+
+def finals(events: Iterable[StreamEvent]) -> list[OHLCV]:
+    return [e.candle for e in events if isinstance(e, CandleEvent) and e.final]
+
+
+def statuses(events: Iterable[StreamEvent], kind: StatusKind | None = None) -> list[StatusEvent]:
+    return [e for e in events if isinstance(e, StatusEvent) and (kind is None or e.kind is kind)]
+
+
+def n_finals(n: int) -> Callable[[list[StreamEvent]], bool]:
+    return lambda events: len(finals(events)) >= n
+
+
+def summary(events: list[StreamEvent]) -> str:
+    kinds = [
+        ("F" if e.final else "p") if isinstance(e, CandleEvent) else e.kind.value for e in events
+    ]
+    return f"{len(events)} events: {' '.join(kinds[-40:])}"
+
+
+def _digits(value: str | Decimal) -> tuple[int, tuple[int, ...], int | str]:
+    return Decimal(value).as_tuple()  # type: ignore[return-value]
+
+
+def candle_key(c: OHLCV) -> tuple[object, ...]:
+    values = (c.open, c.high, c.low, c.close, c.volume, c.quote_volume)
+    return (c.symbol, c.open_time, c.close_time, *(_digits(x) for x in values))
+
+
+def sim_key(c: SimCandle) -> tuple[object, ...]:
+    values = (c.open, c.high, c.low, c.close, c.volume, c.amount)
+    return (c.symbol, c.start_ms, c.end_ms, *(_digits(x) for x in values))
+
+
+def assert_exact(sim: WooXSimulator, got: list[OHLCV], sim_type: str) -> None:
+    """``got`` is exactly the simulator's final candles over its span: same digits, no missing,
+    no duplicate, ascending."""
+    assert got, "no final candle at all"
+    truth = sim.candles(got[0].symbol, sim_type, got[0].open_time, got[-1].close_time)
+    want = [sim_key(c) for c in truth]
+    have = [candle_key(c) for c in got]
+    if have != want:
+        opens_have = [c.open_time for c in got]
+        opens_want = [c.start_ms for c in truth]
+        missing = sorted(set(opens_want) - set(opens_have))
+        dup = len(opens_have) - len(set(opens_have))
+        wrong = [h for h, w in zip(have, want, strict=False) if h != w][:3]
+        raise AssertionError(f"{len(got)} finals vs {len(truth)} true: missing {missing[:10]}, "
+                             f"{dup} duplicated, first differences {wrong}")  # fmt: skip

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
-from decimal import Decimal
+from decimal import Decimal, DecimalTuple
 from typing import Any
 
 import aiohttp
@@ -113,8 +113,9 @@ def summary(events: list[StreamEvent]) -> str:
     return f"{len(events)} events: {' '.join(kinds[-40:])}"
 
 
-def _digits(value: str | Decimal) -> tuple[int, tuple[int, ...], int | str]:
-    return Decimal(value).as_tuple()  # type: ignore[return-value]
+def _digits(value: str | Decimal) -> DecimalTuple:
+    """Sign, digits and exponent: equal only if the exchange's exact digits were kept."""
+    return Decimal(value).as_tuple()
 
 
 def candle_key(c: OHLCV) -> tuple[object, ...]:
@@ -142,3 +143,13 @@ def assert_exact(sim: WooXSimulator, got: list[OHLCV], sim_type: str) -> None:
         wrong = [h for h, w in zip(have, want, strict=False) if h != w][:3]
         raise AssertionError(f"{len(got)} finals vs {len(truth)} true: missing {missing[:10]}, "
                              f"{dup} duplicated, first differences {wrong}")  # fmt: skip
+
+
+async def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:  # noqa: ASYNC109
+    """Wait for a condition on the simulator's counters (it exposes counts, not events)."""
+    try:
+        async with asyncio.timeout(timeout):
+            while not condition():  # noqa: ASYNC110 - polling counters the simulator exposes
+                await asyncio.sleep(0.005)
+    except TimeoutError:
+        raise TimeoutError(f"condition not met within {timeout} s") from None

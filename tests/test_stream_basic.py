@@ -8,15 +8,7 @@ import time
 
 import aiohttp
 import pytest
-
-from host_stub.spec import (
-    CandleEvent,
-    InvalidRequest,
-    StatusKind,
-    StreamConfig,
-    StreamFailed,
-)
-from tests._stream_sim import (
+from _stream_sim import (
     assert_exact,
     candle_key,
     collect,
@@ -26,6 +18,15 @@ from tests._stream_sim import (
     sim_key,
     statuses,
     stream_tasks,
+    wait_until,
+)
+
+from host_stub.spec import (
+    CandleEvent,
+    InvalidRequest,
+    StatusKind,
+    StreamConfig,
+    StreamFailed,
 )
 from woox_datasource import wire
 from woox_datasource.simulator import MarketClock
@@ -140,9 +141,7 @@ async def test_same_topic_is_shared_and_unsubscribed_only_by_the_last_stream() -
         await h.manager.stop(c.id)
         assert sent_commands(h.sim, "UN_SUBSCRIBE") == [[topic], [other]]
         assert h.manager.connections == 0
-        async with asyncio.timeout(5):
-            while h.sim.active_connections:
-                await asyncio.sleep(0.01)
+        await wait_until(lambda: h.sim.active_connections == 0)
         assert stream_tasks() == []
 
 

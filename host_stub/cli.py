@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from typing import Any, TextIO
 
 import aiohttp
@@ -129,8 +129,7 @@ def _describe(record: PluginRecord) -> str:
     return "\n".join(lines) + "\n"
 
 
-async def cmd_markets(args: argparse.Namespace, out: TextIO) -> int:
-    plugin = load(args.plugin)
+async def cmd_markets(args: argparse.Namespace, plugin: LoadedPlugin, out: TextIO) -> int:
     async with plugin_session(plugin, settings_from(args), args.allow) as session:
         markets: list[Market] = await plugin.call("list_markets", session=session)
     if args.kind:
@@ -139,8 +138,7 @@ async def cmd_markets(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
-async def cmd_history(args: argparse.Namespace, out: TextIO) -> int:
-    plugin = load(args.plugin)
+async def cmd_history(args: argparse.Namespace, plugin: LoadedPlugin, out: TextIO) -> int:
     now = int(time.time() * 1000)
     request = HistoryRequest(
         symbol=args.symbol,
@@ -166,8 +164,7 @@ async def cmd_history(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
-async def cmd_stream(args: argparse.Namespace, out: TextIO) -> int:
-    plugin = load(args.plugin)
+async def cmd_stream(args: argparse.Namespace, plugin: LoadedPlugin, out: TextIO) -> int:
     now = int(time.time() * 1000)
     config = StreamConfig(
         symbol=args.symbol,
@@ -201,14 +198,14 @@ async def run_stream(
                         writer.write([event.candle], "final" if event.final else "")
                         writer.finish()
                     else:
-                        _print_status(event)
+                        print_status(event)
                         if on_status is not None:
                             on_status(event)
     finally:
         await plugin.call("stop_stream", stream_id=stream.id)
 
 
-def _print_status(event: StatusEvent) -> None:
+def print_status(event: StatusEvent) -> None:
     parts = [f"[{event.kind.value}] {event.symbol} {event.interval}s"]
     if event.start is not None and event.end is not None:
         parts.append(f"{format_ms(event.start)} .. {format_ms(event.end)}")
@@ -220,10 +217,10 @@ def _print_status(event: StatusEvent) -> None:
     sys.stderr.flush()
 
 
-async def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
-    from host_stub.demo import run_demo  # the demo needs the WOO X simulator; load it lazily
+async def cmd_demo(args: argparse.Namespace, plugin: LoadedPlugin, out: TextIO) -> int:
+    from host_stub.demo import run_demo  # imported by main() before the loop starts
 
-    return await run_demo(args, out)
+    return await run_demo(args, plugin, out)
 
 
 def _interval(text: str) -> int:
@@ -319,8 +316,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO], Any]] = {
-    "plugins": cmd_plugins,
+_ASYNC_COMMANDS: dict[
+    str, Callable[[argparse.Namespace, LoadedPlugin, TextIO], Coroutine[Any, Any, int]]
+] = {
     "markets": cmd_markets,
     "history": cmd_history,
     "stream": cmd_stream,
@@ -350,10 +348,13 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     args.allow = [*args.allow, *getattr(args, "allow_sub", [])]
     target = out if out is not None else sys.stdout
     try:
-        result = _COMMANDS[args.command](args, target)
-        if asyncio.iscoroutine(result):
-            result = asyncio.run(result)
-        return int(result)
+        if args.command == "plugins":
+            return cmd_plugins(args, target)
+        if args.command == "demo":
+            import host_stub.demo  # noqa: F401 - imports (the simulator) happen off the loop
+        # Discovery and imports are blocking work: do them before the event loop starts.
+        plugin = load(args.plugin)
+        return asyncio.run(_ASYNC_COMMANDS[args.command](args, plugin, target))
     except (
         UsageError,
         InvalidRequest,

@@ -13,16 +13,18 @@ import aiohttp
 
 from host_stub.spec import (
     OHLCV,
-    DatasourceError,
     DatasourceInfo,
     HistoryRequest,
+    InvalidRequest,
     Market,
     Stream,
     StreamConfig,
     hookimpl,
 )
 from woox_datasource.manifest import MANIFEST
+from woox_datasource.rest import RateBudget, RestClient
 from woox_datasource.settings import Settings
+from woox_datasource.stream import StreamManager, StreamOptions
 from woox_datasource.timeframes import timeframe_infos
 
 
@@ -31,6 +33,22 @@ class WooXDatasource:
 
     def __init__(self) -> None:
         self.settings = Settings()
+        self.budget = RateBudget(max_requests=self.settings.rate_limit)
+        self.stream_options = StreamOptions()
+        """Connection tuning (ping interval, silence timeout, rotation, ...); tests shorten it."""
+        self._streams: StreamManager | None = None
+
+    def stream_manager(self) -> StreamManager:
+        """The stream manager, created on first use so that it binds the configured URL.
+        (A method, not a property: pluggy reads every attribute when it registers a plugin.)"""
+        if self._streams is None:
+            self._streams = StreamManager(self.settings.ws_url, self.rest, self.stream_options)
+        return self._streams
+
+    def rest(self, session: aiohttp.ClientSession) -> RestClient:
+        """A REST client over the host's ``session``; every client of this instance draws on
+        one rate budget, because WOO X counts requests per IP, not per request stream."""
+        return RestClient(session, self.settings.rest_url, budget=self.budget)
 
     # -- sync hooks ---------------------------------------------------------------------------
 
@@ -54,35 +72,42 @@ class WooXDatasource:
 
     @hookimpl
     def configure(self, settings: Mapping[str, str]) -> None:
-        self.settings = Settings.from_mapping(settings)
+        new = Settings.from_mapping(settings)
+        if self._streams is not None and self._streams.streams:
+            raise InvalidRequest(
+                "cannot reconfigure while streams are running; stop them first "
+                f"({', '.join(self._streams.streams)})"
+            )
+        self._streams = None
+        if new.rate_limit != self.settings.rate_limit:
+            self.budget = RateBudget(max_requests=new.rate_limit)
+        self.settings = new
 
     # -- async hooks --------------------------------------------------------------------------
 
     @hookimpl
     async def list_markets(self, session: aiohttp.ClientSession) -> list[Market]:
-        raise _not_yet("list_markets")
+        return await self.rest(session).list_markets()
 
     @hookimpl
     def fetch_history(
         self, session: aiohttp.ClientSession, request: HistoryRequest
     ) -> AsyncIterator[Sequence[OHLCV]]:
-        return self._history_not_yet()
+        return self.rest(session).fetch_history(request)
 
     @hookimpl
     async def start_stream(self, session: aiohttp.ClientSession, config: StreamConfig) -> Stream:
-        raise _not_yet("start_stream")
+        return await self.stream_manager().start(session, config)
 
     @hookimpl
     async def stop_stream(self, stream_id: str) -> None:
-        return None
+        if self._streams is not None:
+            await self._streams.stop(stream_id)
 
-    async def _history_not_yet(self) -> AsyncIterator[Sequence[OHLCV]]:
-        raise _not_yet("fetch_history")
-        yield ()  # pragma: no cover - makes this an async generator
-
-
-def _not_yet(hook: str) -> DatasourceError:
-    return DatasourceError(f"woox-datasource {MANIFEST.version}: {hook} is not implemented yet")
+    async def aclose(self) -> None:
+        """Stop every stream (for hosts that unload the plugin)."""
+        if self._streams is not None:
+            await self._streams.aclose()
 
 
 plugin = WooXDatasource()

@@ -1,0 +1,248 @@
+"""URL patterns and the allowlist built from them.
+
+A pattern is ``scheme://host[:port]/path``. The scheme is exact (``https`` never admits ``http``,
+``wss`` never ``ws``). The host is exact, or ``*.suffix`` for subdomains of ``suffix`` at any depth
+(whole labels, never the apex). No port means the scheme's default port; ``:*`` means any port.
+``*`` in the path matches any run of characters, ``/`` included. Patterns and URLs go through the
+same strict reader (:mod:`host_stub.netpolicy.urls`), so they are compared in one canonical form.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+import re
+from collections.abc import Iterable
+from difflib import SequenceMatcher
+
+import attrs
+
+from host_stub.netpolicy.urls import (
+    DEFAULT_PORTS,
+    InvalidUrl,
+    ParsedUrl,
+    UrlProblem,
+    normalise_path,
+    parse_host,
+    parse_port,
+    parse_url,
+    shorten,
+    split_url,
+)
+from host_stub.spec import NetworkNotAllowed
+
+__all__ = ["InvalidPattern", "NetworkPolicy", "Refusal", "UrlPattern"]
+
+
+class InvalidPattern(ValueError):
+    """A network pattern that cannot be used: ``problem`` says what is wrong with ``pattern``."""
+
+    def __init__(self, pattern: str, problem: str) -> None:
+        self.pattern = pattern
+        self.problem = problem
+        super().__init__(
+            f"invalid network pattern {shorten(pattern)!r}: {problem} "
+            "(expected scheme://host[:port]/path, e.g. https://api.example.com/*)"
+        )
+
+
+@functools.lru_cache(maxsize=256)
+def _glob(path: str) -> re.Pattern[str]:
+    return re.compile(".*".join(re.escape(piece) for piece in path.split("*")), re.DOTALL)
+
+
+@attrs.frozen
+class UrlPattern:
+    """One allowlist entry, normalised. ``port`` None means any port; ``subdomains`` means the
+    pattern was ``*.host`` and admits names strictly below ``host``. ``text`` is the pattern as
+    written (not part of equality, so ``https://a/*`` and ``https://a:443/*`` are one entry)."""
+
+    scheme: str
+    host: str
+    subdomains: bool
+    port: int | None
+    path: str
+    text: str = attrs.field(eq=False, repr=False)
+
+    @classmethod
+    def parse(cls, text: str) -> UrlPattern:
+        """Read a pattern; raise :class:`InvalidPattern` naming the problem."""
+        if not isinstance(text, str):
+            raise InvalidPattern(repr(text), f"a pattern must be a str, got {type(text).__name__}")
+        try:
+            parts = split_url(text)
+            if parts.query is not None or parts.fragment is not None:
+                raise UrlProblem("a pattern has no query ('?') or fragment ('#')")
+            host, subdomains = parse_host(parts.host, wildcard_ok=True)
+            if parts.port == "*":
+                port = None
+            elif parts.port is None:
+                port = DEFAULT_PORTS[parts.scheme]
+            else:
+                port = parse_port(parts.port)
+            if not parts.path:
+                raise UrlProblem("no path: end it with /* to admit every path")
+            path = normalise_path(parts.path, resolve_dots=False)
+        except UrlProblem as problem:
+            raise InvalidPattern(text, str(problem)) from None
+        return cls(parts.scheme, host, subdomains, port, path, text)
+
+    @property
+    def host_text(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"*.{host}" if self.subdomains else host
+
+    def admits_host(self, host: str) -> bool:
+        if self.subdomains:
+            return host.endswith("." + self.host)
+        return host == self.host
+
+    def admits_port(self, port: int) -> bool:
+        return self.port is None or self.port == port
+
+    def mismatch(self, url: ParsedUrl) -> str | None:
+        """Why this pattern does not admit ``url`` (None when it does)."""
+        if url.scheme != self.scheme:
+            return f"scheme {url.scheme!r} is not {self.scheme!r}"
+        if not self.admits_host(url.host):
+            if self.subdomains and url.host == self.host:
+                return f"{self.host_text!r} covers subdomains only, not {url.host!r} itself"
+            return f"host {url.host!r} is not {self.host_text!r}"
+        if not self.admits_port(url.port):
+            return f"port {url.port} is not {self.port}"
+        if not _glob(self.path).fullmatch(url.path):
+            return f"path {url.path!r} is outside {self.path!r}"
+        return None
+
+    def matches(self, url: ParsedUrl) -> bool:
+        return self.mismatch(url) is None
+
+    def similarity(self, url: ParsedUrl) -> float:
+        """How close ``url`` comes to this pattern; the host weighs most, then the scheme."""
+        if self.admits_host(url.host):
+            host = 1.0
+        else:
+            host = 0.9 * SequenceMatcher(None, url.host, self.host).ratio()
+        if url.scheme == self.scheme:
+            scheme = 1.0
+        else:
+            scheme = 0.5 if url.scheme.rstrip("s") == self.scheme.rstrip("s") else 0.0
+        port = 1.0 if self.admits_port(url.port) else 0.0
+        path = 1.0 if _glob(self.path).fullmatch(url.path) else 0.0
+        return 8 * host + 2 * scheme + port + path
+
+    def __str__(self) -> str:
+        return self.text
+
+
+@attrs.frozen
+class Refusal:
+    """Why a URL is refused, and the allowed pattern nearest to it ('' when there is none)."""
+
+    reason: str
+    nearest: str
+
+
+def _unique(patterns: Iterable[UrlPattern]) -> tuple[UrlPattern, ...]:
+    return tuple(dict.fromkeys(patterns))
+
+
+def _pattern_texts(patterns: Iterable[str], what: str) -> list[str]:
+    if isinstance(patterns, str):
+        raise TypeError(f"{what} must be an iterable of pattern strings, not one str")
+    return list(patterns)
+
+
+@attrs.frozen
+class NetworkPolicy:
+    """The URLs one plugin may reach: an allowlist of :class:`UrlPattern`.
+
+    Immutable; :meth:`extended` returns a new policy. ``plugin`` only names the plugin in
+    refusals."""
+
+    patterns: tuple[UrlPattern, ...]
+    plugin: str = "plugin"
+
+    @classmethod
+    def from_patterns(cls, patterns: Iterable[str], *, plugin: str = "plugin") -> NetworkPolicy:
+        """Parse every pattern (raising :class:`InvalidPattern` at the first bad one)."""
+        texts = _pattern_texts(patterns, "patterns")
+        return cls(_unique(UrlPattern.parse(text) for text in texts), plugin)
+
+    def extended(self, extra_patterns: Iterable[str]) -> NetworkPolicy:
+        """This policy plus ``extra_patterns`` (e.g. a user's ``--allow``), same plugin."""
+        texts = _pattern_texts(extra_patterns, "extra_patterns")
+        extra = [UrlPattern.parse(text) for text in texts]
+        return NetworkPolicy(_unique([*self.patterns, *extra]), self.plugin)
+
+    @property
+    def texts(self) -> tuple[str, ...]:
+        """The patterns as written."""
+        return tuple(pattern.text for pattern in self.patterns)
+
+    def allows(self, url: str) -> bool:
+        return self.refusal(url) is None
+
+    def check(self, url: str) -> None:
+        """Return quietly if ``url`` is admitted, else raise :class:`NetworkNotAllowed`."""
+        refusal = self.refusal(url)
+        if refusal is not None:
+            raise NetworkNotAllowed(self.plugin, url, refusal.reason, refusal.nearest)
+
+    def refusal(self, url: str) -> Refusal | None:
+        """Why ``url`` is refused, or None when a pattern admits it."""
+        try:
+            parsed = parse_url(url)
+        except InvalidUrl as exc:
+            return Refusal(exc.problem, self.nearest_to_text(url))
+        return self.refusal_for(parsed)
+
+    def refusal_for(self, url: ParsedUrl) -> Refusal | None:
+        if not self.patterns:
+            return Refusal("the policy admits no URL at all", "")
+        if any(pattern.matches(url) for pattern in self.patterns):
+            return None
+        nearest = self.nearest_pattern(url)
+        assert nearest is not None
+        return Refusal(f"no allowed pattern matches: {nearest.mismatch(url)}", nearest.text)
+
+    def nearest_pattern(self, url: ParsedUrl) -> UrlPattern | None:
+        """The pattern ``url`` comes closest to (the first of equals), None for an empty policy."""
+        if not self.patterns:
+            return None
+        return max(self.patterns, key=lambda pattern: pattern.similarity(url))
+
+    def nearest(self, url: str) -> str:
+        """The text of the pattern nearest to ``url``, parseable or not ('' if there is none)."""
+        try:
+            pattern = self.nearest_pattern(parse_url(url))
+        except InvalidUrl:
+            return self.nearest_to_text(url)
+        return "" if pattern is None else pattern.text
+
+    def nearest_to_text(self, url: str) -> str:
+        if not self.patterns:
+            return ""
+        text = str(url)[:300]
+        return max(self.texts, key=lambda pattern: SequenceMatcher(None, text, pattern).ratio())
+
+    def names_address(self, ip: str, port: int | None = None) -> bool:
+        """Whether some pattern names the IP address ``ip`` exactly (and admits ``port`` if
+        given). An IPv4-mapped IPv6 address counts as its IPv4 address; a name is never an
+        address."""
+        try:
+            address = ipaddress.ip_address(ip.removeprefix("[").removesuffix("]"))
+        except ValueError:
+            return False
+        if isinstance(address, ipaddress.IPv6Address):
+            if address.scope_id is not None:
+                return False
+            if address.ipv4_mapped is not None:
+                address = address.ipv4_mapped
+        canonical = address.compressed
+        return any(
+            not pattern.subdomains
+            and pattern.host == canonical
+            and (port is None or pattern.admits_port(port))
+            for pattern in self.patterns
+        )

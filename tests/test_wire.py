@@ -194,6 +194,7 @@ def test_transient_errors_are_retryable(status: int, body: bytes, code: int | No
         (401, b'{"success":false,"code":-1002,"message":"unauthorized"}'),
         (409, b'{"success":false,"code":-1007,"message":"duplicate request"}'),
         (403, b"<html>Forbidden</html>"),
+        (302, b"<html>Moved</html>"),
         (200, b'{"success":false,"error_code":111000,"message":"Position mode unchanged"}'),
         (200, b'{"success":true}'),
     ],

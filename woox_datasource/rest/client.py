@@ -80,7 +80,10 @@ class RestClient:
         return self._rng.uniform(nominal / 2, nominal)
 
     async def get(self, path: str, query: Mapping[str, str]) -> Any:
-        """GET ``path`` and return the reply's ``data``, retrying what may succeed later."""
+        """GET ``path`` and return the reply's ``data``, retrying what may succeed later.
+
+        Redirects are not followed: each hop would be a request the budget never granted, and
+        the WOO X API does not redirect."""
         attempts = self.retries + 1
         last: BaseException | None = None
         for attempt in range(1, attempts + 1):
@@ -88,7 +91,7 @@ class RestClient:
             self.requests_sent += 1
             try:
                 async with self.session.get(
-                    self.base_url + path, params=query, timeout=self.timeout
+                    self.base_url + path, params=query, timeout=self.timeout, allow_redirects=False
                 ) as response:
                     status, body = response.status, await response.read()
                 return wire.parse_envelope(status, body)
@@ -101,6 +104,9 @@ class RestClient:
                 last = exc
             except _TRANSPORT_ERRORS as exc:
                 last = exc
+            # A failed attempt may have been two requests: after a dropped connection aiohttp
+            # re-sends a GET once by itself, and whatever that re-send got is what we saw.
+            self.budget.charge()
             if attempt < attempts:
                 delay = self._backoff(attempt)
                 log.info("GET %s attempt %d/%d: %s; retry in %.2fs", path, attempt, attempts,

@@ -136,7 +136,7 @@ def parse_envelope(status: int, body: bytes) -> Any:
         message = f"WOO X sent {what} body: {_excerpt(body)}"
         if status == 429:
             raise RateLimited(message, status=status)
-        retryable = not 400 <= status < 500 or status == 408
+        retryable = status >= 500 or status == 408 or 200 <= status < 300
         raise ExchangeError(message, status=status, retryable=retryable)
     success = doc.get("success")
     if success is True and status < 400:

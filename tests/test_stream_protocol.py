@@ -79,7 +79,7 @@ async def test_subscriptions_are_batched_ten_topics_per_request() -> None:
         assert sent == sorted(wire.kline_topic(s, BY_WS_TYPE_OF[i]) for s, i in wanted)
 
 
-BY_WS_TYPE_OF = {tf.interval: tf.ws_type for tf in BY_WS_TYPE.values()}
+BY_WS_TYPE_OF = {tf.interval: ws_type for ws_type, tf in BY_WS_TYPE.items()}
 
 
 async def test_more_than_100_topics_open_a_second_connection() -> None:

@@ -58,7 +58,8 @@ class Connection:
         self._options = options
         self._stats = stats
         self._limiter = limiter
-        self._on_push = on_push
+        self.on_push = on_push
+        """Where kline pushes go; swapped while a rotation hands topics over."""
         self._on_close = on_close
         self._loop = loop
         self._pending: dict[str, asyncio.Future[wire.CommandReply]] = {}
@@ -143,7 +144,6 @@ class Connection:
         ws = self._ws
         receive = ws.receive
         parse = wire.parse_ws_frame
-        on_push = self._on_push
         stats = self._stats
         clock = self._loop.time
         reason = "connection closed"
@@ -158,7 +158,7 @@ class Connection:
                         frame = parse(msg.data)
                         if type(frame) is _KlinePush:
                             stats.pushes += 1
-                            on_push(frame)
+                            self.on_push(frame)
                         else:
                             await self._control(frame)
                     except wire.MalformedFrame as exc:
@@ -246,20 +246,25 @@ class Connection:
 
     async def close(self, reason: str) -> None:
         """Close the socket and wait until both of its tasks are gone. Idempotent."""
-        await self._shutdown(reason)
-        if not self._keeper.done() and self._keeper is not asyncio.current_task():
-            self._keeper.cancel()
+        try:
+            await self._shutdown(reason)
+        finally:  # even when cancelled mid-handshake
+            if not self._keeper.done() and self._keeper is not asyncio.current_task():
+                self._keeper.cancel()
         for task in (self._reader, self._keeper):
             if task is not asyncio.current_task():
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
 
     async def abort(self) -> None:
-        """Tear down without a handshake (manager shutdown): cancel the reader, drop the socket."""
-        for task in (self._reader, self._keeper):
+        """Tear down without a handshake (shutdown, cancellation): cancel both tasks, drop the
+        socket. Idempotent, and cheap on a connection already closed."""
+        tasks = [t for t in (self._reader, self._keeper) if t is not asyncio.current_task()]
+        for task in tasks:
             task.cancel()
-        for task in (self._reader, self._keeper):
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        with contextlib.suppress(Exception):
-            await self._ws.close()
+        if not self._ws.closed:
+            with contextlib.suppress(Exception):
+                await self._ws.close()

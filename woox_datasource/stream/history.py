@@ -9,9 +9,10 @@ on top of :class:`~woox_datasource.rest.RestClient` (which already retries singl
 * the live-only ``3d`` timeframe, which klineHistory does not serve, derived from three ``1d``
   candles: open of the first, close of the last, extreme high/low, summed volumes, in exact
   decimal arithmetic. Windows are anchored on the range's end, an open time the exchange itself
-  sent (a ``3d`` push's ``st``), so no assumption about the ``3d`` anchor is made. This assumes
-  the exchange's ``3d`` candle aggregates the same trades as its three daily candles;
-  ``StreamOptions.derive_3d=False`` reports such gaps unfillable instead.
+  sent (a ``3d`` push's ``st``), so no assumption about the ``3d`` anchor is made. It does
+  assume the exchange's ``3d`` candle aggregates the same trades as its three daily ones, which
+  no source confirms, so it is opt-in (``StreamOptions.derive_3d``); by default such gaps are
+  reported unfillable.
 """
 
 from __future__ import annotations

@@ -113,7 +113,8 @@ class LiveStream:
             return
         if self._next_open is not None and event.candle.open_time < self._next_open:
             return
-        self._queue.push_provisional(event)
+        if self._queue.push_provisional(event):
+            self._stats.conflated += 1
 
     def offer_final(self, event: CandleEvent) -> None:
         candle = event.candle
@@ -177,14 +178,14 @@ class LiveStream:
             if cursor < end:
                 self._report_hole(cursor, end, f"reading history failed: {exc!r}")
             self._next_open = max(self._next_open or end, end)
+        self._catching_up = False  # (no await from the last check to here: nothing slips by)
+        self._catch_task = None
         if backfill or count:
             kind = StatusKind.BACKFILLED if backfill else StatusKind.GAP_FILLED
             self.offer_status(StatusEvent(
                 kind, self.symbol, self.timeframe.interval,
                 start=start, end=max(cursor, start), count=count,
             ))  # fmt: skip
-        self._catching_up = False
-        self._catch_task = None
 
     async def _read_history(self, start: int, end: int, backfill: bool) -> int:
         """Queue history's finals in ``[start, end)`` (waiting for room); report holes. Before

@@ -52,6 +52,10 @@ class StreamOptions:
     connection_window_s: float = attrs.field(default=300.0, validator=_positive)
     max_connection_life_s: float = attrs.field(default=23 * 3600.0, validator=_positive)
     """Rotate (make-before-break) before WOO X's 24 h cut."""
+    rotation_overlap_s: float = attrs.field(default=10.0, validator=_positive)
+    """Longest time both connections of a rotation run side by side. Topics the old connection
+    has not caught up on by then are handed over anyway (a final only it still owed would then
+    be read from REST)."""
     queue_capacity: int = attrs.field(default=10_000, validator=_positive)
     """Per-stream events waiting for the consumer. Provisional updates are conflated per
     candle; finals beyond this are not kept in memory but re-read from history later."""
@@ -60,8 +64,10 @@ class StreamOptions:
     fill_lag_retries: int = attrs.field(default=3, validator=attrs.validators.ge(0))
     """Extra reads when history lacks the newest closed candles (REST may lag the socket)."""
     fill_lag_delay_s: float = attrs.field(default=0.5, validator=_positive)
-    derive_3d: bool = True
-    """Fill gaps of the live-only ``3d`` timeframe from three ``1d`` history candles."""
+    derive_3d: bool = False
+    """Fill gaps of the live-only ``3d`` timeframe with the aggregate of three ``1d`` history
+    candles instead of reporting them unfillable. Off by default: it assumes the exchange's 3d
+    candle aggregates exactly the trades of its three daily ones, which no source confirms."""
     seed: int | None = None
     """Seed of the reconnect jitter (tests make failures reproducible)."""
 

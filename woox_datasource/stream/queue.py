@@ -57,21 +57,22 @@ class EventQueue:
             if not getter.done():
                 getter.set_result(None)
 
-    def push_provisional(self, event: CandleEvent) -> None:
-        """Queue a provisional update, replacing a waiting one of the same candle."""
+    def push_provisional(self, event: CandleEvent) -> bool:
+        """Queue a provisional update, replacing a waiting one of the same candle (then True)."""
         if self._closed:
-            return
+            return False
         key = event.candle.open_time
         cell = self._provisional.get(key)
         if cell is not None:
             cell.event = event
             self.conflated += 1
-            return
+            return True
         cell = _Cell(event)
         self._provisional[key] = cell
         self._cells.append(cell)
         self._count += 1
         self._wake()
+        return False
 
     def push(self, event: StreamEvent) -> bool:
         """Queue a final or status event; False (nothing queued) if the queue is full."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 import aiohttp
@@ -21,6 +21,7 @@ import aiohttp
 from host_stub.spec import StreamFailed, UnknownSymbol
 from woox_datasource import wire
 from woox_datasource.stream.connection import Connection, ConnectionLost
+from woox_datasource.stream.handover import Handover
 from woox_datasource.stream.options import Backoff, ConnectionBudget, StreamOptions
 from woox_datasource.stream.stats import LogLimiter, StreamStats, log
 
@@ -42,6 +43,7 @@ class SlotHost(Protocol):
     limiter: LogLimiter
     budget: ConnectionBudget
     backoff: Backoff
+    topics: dict[str, Topic]
 
     def dispatch(self, push: wire.KlinePush) -> None: ...
 
@@ -68,6 +70,7 @@ class Slot:
         self.conn: Connection | None = None
         self.accepting = True
         self._spare: Connection | None = None
+        self._handover: Handover | None = None
         self._wake = asyncio.Event()
         self._releases: dict[str, asyncio.Future[None]] = {}
         self.task = asyncio.get_running_loop().create_task(self._run(), name="woox-stream-slot")
@@ -148,7 +151,7 @@ class Slot:
             self._release(list(self._releases))
             host.slot_done(self)
 
-    async def _connect(self) -> Connection:
+    async def _connect(self, on_push: Callable[[wire.KlinePush], None] | None = None) -> Connection:
         host = self._host
         if host.session.closed:
             raise SessionClosed
@@ -162,7 +165,7 @@ class Slot:
                 options=host.options,
                 stats=host.stats,
                 limiter=host.limiter,
-                on_push=host.dispatch,
+                on_push=on_push or host.dispatch,
                 on_close=self._on_conn_closed,
             )
         except RuntimeError as exc:  # aiohttp: "Session is closed"
@@ -172,6 +175,8 @@ class Slot:
 
     def _on_conn_closed(self, _conn: Connection) -> None:
         self._wake.set()
+        if self._handover is not None:
+            self._handover.done.set()  # stop waiting: one side of the rotation is gone
 
     async def _serve(self, conn: Connection) -> tuple[str, float]:
         """Keep ``conn`` (and its replacements) in line with ``topics`` until it is lost or no
@@ -203,8 +208,7 @@ class Slot:
             await conn.close(conn.reason or "connection closed")
             return conn.reason or "connection closed", conn.age
         finally:
-            if not conn.ended or self.conn is not None:
-                await conn.abort()  # left by an exception (cancellation): drop the socket
+            await conn.abort()  # no-op unless left by an exception (cancellation)
             self.conn = None
             self.active.clear()
             self._release(list(self._releases))
@@ -268,7 +272,8 @@ class Slot:
         return StreamFailed(f"WOO X refused to subscribe {topic.name!r}: {reply.error}")
 
     async def _rotate(self, old: Connection) -> tuple[Connection, float]:
-        """Replace ``old`` by a fresh, fully subscribed connection, then close ``old``."""
+        """Replace ``old`` by a fresh, fully subscribed connection, hand the topics over (see
+        :mod:`~woox_datasource.stream.handover`), then close ``old``."""
         host = self._host
         opts = host.options
         loop = asyncio.get_running_loop()
@@ -276,11 +281,21 @@ class Slot:
         reason = f"rotating the connection after {old.age:.0f} s (WOO X cuts connections at 24 h)"
         for topic in list(self.topics.values()):
             topic.on_reconnecting(reason)
+        names = list(self.topics)
+        handover = self._handover = Handover(names, host.topics, host.dispatch, host.stats)
+        old.on_push = handover.from_old
         try:
-            self._spare = new = await self._connect()
-            accepted = await self._subscribe(new, list(self.topics))
+            self._spare = new = await self._connect(on_push=handover.from_new)
+            accepted = await self._subscribe(new, names)
+            handover.drop(set(names) - accepted)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(opts.rotation_overlap_s):
+                    await handover.done.wait()
+            if new.ended:
+                raise ConnectionLost(new.reason or "the new connection closed")
         except (*_CONNECT_ERRORS, SessionClosed) as exc:
-            spare, self._spare = self._spare, None
+            old.on_push = host.dispatch
+            spare, self._spare, self._handover = self._spare, None, None
             if spare is not None:
                 await spare.close("rotation failed")
             log.warning("connection rotation failed (%r); keeping the old one for now", exc)
@@ -289,7 +304,9 @@ class Slot:
                     topic.on_subscribed()
             retry_in = max(opts.backoff_max_s, min(opts.max_connection_life_s / 10, 600.0))
             return old, loop.time() + retry_in
-        self._spare = None
+        handover.finish()
+        new.on_push = host.dispatch
+        self._spare = self._handover = None
         self.conn = new
         self.active = accepted
         await old.close("replaced by a fresh connection")

@@ -14,7 +14,15 @@ from typing import TYPE_CHECKING, Protocol
 
 from host_stub.spec import CandleEvent, StatusEvent, StatusKind
 from woox_datasource import wire
-from woox_datasource.stream.candles import DUPLICATE, FILL, FINAL, LATE, PROVISIONAL, CandleTracker
+from woox_datasource.stream.candles import (
+    DUPLICATE,
+    FILL,
+    FINAL,
+    LATE,
+    PROVISIONAL,
+    STALE,
+    CandleTracker,
+)
 from woox_datasource.stream.stats import LogLimiter, StreamStats, log
 from woox_datasource.timeframes import Timeframe
 
@@ -22,6 +30,37 @@ if TYPE_CHECKING:
     from woox_datasource.stream.history import HistorySource
     from woox_datasource.stream.live import LiveStream
     from woox_datasource.stream.slot import Slot
+
+
+def hold_push(held: list[wire.KlinePush], push: wire.KlinePush) -> int:
+    """Append ``push`` to pushes held back (``held`` non-empty, ascending by candle), keeping
+    only the newest state of each candle, so holding costs about one push per candle. Returns
+    PROVISIONAL if kept, or DUPLICATE / STALE if dropped."""
+    last = held[-1]
+    start, last_start = push.candle.open_time, last.candle.open_time
+    if start > last_start:
+        held.append(push)
+    elif start < last_start:
+        return STALE
+    elif last.ts >= last.candle.close_time:  # the held one closed this candle already
+        return DUPLICATE
+    elif push.ts >= last.ts:
+        held[-1] = push
+    else:
+        return STALE
+    return PROVISIONAL
+
+
+def seen_upto(topic: Topic) -> int | None:
+    """Open time up to which the topic has been fed (candles before it are final or being
+    filled; a push for it was seen); None before any push."""
+    tracker = topic.tracker
+    marks = [tracker.next_open]
+    if tracker.live is not None:
+        marks.append(tracker.live.open_time)
+    if tracker.pending is not None:
+        marks.append(tracker.pending.end)
+    return max((m for m in marks if m is not None), default=None)
 
 
 class TopicHost(Protocol):
@@ -95,21 +134,12 @@ class Topic:
         return False
 
     def _hold(self, push: wire.KlinePush) -> None:
-        """Keep a push until the fill is done, conflating states of the same candle (so a long
-        fill holds about one push per candle)."""
-        held = self._held
-        assert held is not None
-        last = held[-1]
-        start, last_start = push.candle.open_time, last.candle.open_time
-        if start < last_start:
-            self._host.stats.stale += 1
-        elif start > last_start:
-            held.append(push)
-        elif last.ts >= last.candle.close_time:  # the held one closed this candle already
+        """Keep a push until the fill is done."""
+        assert self._held is not None
+        outcome = hold_push(self._held, push)
+        if outcome == DUPLICATE:
             self._host.stats.duplicates += 1
-        elif push.ts >= last.ts:
-            held[-1] = push
-        else:
+        elif outcome == STALE:
             self._host.stats.stale += 1
 
     async def _fill(self) -> None:

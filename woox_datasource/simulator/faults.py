@@ -20,7 +20,8 @@ REST_FAULT_KINDS = ("internal", "rate_limit", "http", "gateway", "disconnect", "
 * ``http``: the given HTTP status with a non-JSON HTML body, as a load balancer in front of the
   exchange answers (502/503/504);
 * ``gateway``: HTTP **200** ``{"code":503,"message":"[GW] no upstream server"}``, no ``success``;
-* ``disconnect``: the TCP connection is aborted without any response;
+* ``disconnect``: the TCP connection is aborted without any response (aiohttp clients retry an
+  idempotent request once in that case, so it takes two to fail one call);
 * ``truncated``: HTTP 200 with a JSON body cut off mid-way.
 """
 

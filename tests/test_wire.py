@@ -5,9 +5,11 @@ The error bodies are the ones woox-api.md §3 records from the live exchange."""
 from __future__ import annotations
 
 import json
+import pickle
 from decimal import Decimal
 from typing import Any
 
+import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -502,3 +504,64 @@ def test_malformed_frames_raise_with_reason(frame: str | bytes, reason: str) -> 
         wire.parse_ws_frame(frame)
     assert reason in info.value.reason
     assert isinstance(info.value, ValueError)
+
+
+# ---- the fast page path agrees with the careful one ------------------------------------------
+
+
+def test_fast_built_candles_are_ordinary_records() -> None:
+    numbers = [Decimal(x) for x in ("1", "2", "0.5", "1.5", "3", "4.5")]
+    (built,) = wire.build_candles([[x] for x in ("SPOT_BTC_USDT", 60, 0, 60_000, *numbers)], 1)
+    plain = OHLCV("SPOT_BTC_USDT", 60, 0, 60_000, *numbers)
+    assert built == plain
+    assert hash(built) == hash(plain)
+    assert repr(built) == repr(plain)
+    assert pickle.loads(pickle.dumps(built)) == plain
+    assert attrs.evolve(built, close=Decimal(2)) == attrs.evolve(plain, close=Decimal(2))
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        built.close = Decimal(0)  # type: ignore[misc]
+
+
+price = st.decimals(min_value=0, max_value=10**6, places=2, allow_nan=False)
+
+
+@st.composite
+def pages(draw: st.DrawFn) -> list[dict[str, Any]]:
+    n = draw(st.integers(min_value=1, max_value=30))
+    out = []
+    for i in range(n):
+        low, o, c, high = sorted(draw(st.lists(price, min_size=4, max_size=4)))
+        if draw(st.booleans()):
+            o, c = c, o
+        start = 1_700_000_000_000 + i * 60_000
+        vol, amount = draw(price), draw(price)
+        numbers: list[object] = [str(x) for x in (o, c, high, low, vol, amount)]
+        if draw(st.integers(0, 9)) == 0:  # now and then a JSON number, as legacy replies have
+            k = draw(st.integers(0, 5))
+            numbers[k] = float(str(numbers[k]))
+        keys = ("open", "close", "high", "low", "volume", "amount")
+        out.append({**DOC_ROW, **dict(zip(keys, numbers, strict=True)), "type": "1m",
+                    "startTimestamp": start, "endTimestamp": start + 60_000})  # fmt: skip
+    return out
+
+
+@given(page_rows=pages(), data=st.data())
+def test_any_page_parses_like_row_by_row_and_names_a_bad_row(
+    page_rows: list[dict[str, Any]], data: st.DataObject
+) -> None:
+    got = wire.parse_kline_rows({"rows": page_rows}, "SPOT_BTC_USDT", M1)
+    expected = [
+        OHLCV("SPOT_BTC_USDT", 60, r["startTimestamp"], r["endTimestamp"],
+              *(Decimal(repr(x) if isinstance(x, float) else x)
+                for x in (r["open"], r["high"], r["low"], r["close"], r["volume"], r["amount"])))
+        for r in page_rows
+    ]  # fmt: skip
+    assert got == expected
+    assert [str(c.open) for c in got] == [str(c.open) for c in expected]
+    bad = data.draw(st.integers(0, len(page_rows) - 1))
+    field, value = data.draw(
+        st.sampled_from([("low", "-1"), ("high", "NaN"), ("volume", "x"), ("endTimestamp", 0)])
+    )
+    page_rows[bad] = {**page_rows[bad], field: value}
+    with pytest.raises(ExchangeError, match=f"row {bad} is invalid"):
+        wire.parse_kline_rows({"rows": page_rows}, "SPOT_BTC_USDT", M1)

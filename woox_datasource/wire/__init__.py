@@ -12,6 +12,7 @@ its own, never importing this) can catch a misreading of the documentation. Impo
 
 from woox_datasource.wire._candles import (
     DecimalCache,
+    build_candles,
     checked_candle,
     parse_instruments,
     parse_kline_rows,
@@ -73,6 +74,7 @@ __all__ = [
     "WooInvalidRequest",
     "WooUnknownSymbol",
     "WsFrame",
+    "build_candles",
     "checked_candle",
     "kline_history_query",
     "kline_topic",

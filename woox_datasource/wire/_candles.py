@@ -9,9 +9,12 @@ that either accepts the row (ints as strings, JSON numbers) or explains the prob
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
-from operator import itemgetter
+from itertools import chain, repeat
+from operator import itemgetter, le, lt
+from types import MemberDescriptorType
 from typing import Any, Final
 
 import attrs
@@ -21,6 +24,9 @@ from woox_datasource.timeframes import Timeframe
 from woox_datasource.wire._http import market_parts, rows_of
 
 _ZERO: Final = Decimal(0)
+_INT: Final = {int}
+_finite = Decimal.is_finite
+_new = object.__new__
 
 
 def to_decimal(value: object) -> Decimal:
@@ -66,10 +72,38 @@ _ROW_KEYS: Final = ("startTimestamp", "endTimestamp", "open", "high", "low", "cl
 _row_fields = itemgetter(*_ROW_KEYS)
 
 # The fast paths pass OHLCV's fields positionally; fail at import if the contract reorders them.
-assert tuple(a.name for a in attrs.fields(OHLCV)) == (
-    "symbol", "interval", "open_time", "close_time", "open", "high", "low", "close", "volume",
-    "quote_volume",
-), "host_stub.spec.OHLCV changed its field order; update wire.py"  # fmt: skip
+_OHLCV_FIELDS: Final = ("symbol", "interval", "open_time", "close_time", "open", "high", "low",
+                        "close", "volume", "quote_volume")  # fmt: skip
+assert tuple(a.name for a in attrs.fields(OHLCV)) == _OHLCV_FIELDS, (
+    "host_stub.spec.OHLCV changed its field order; update wire"
+)
+
+
+def _slot_setters() -> list[Callable[[OHLCV, Any], None]] | None:
+    """The slot descriptors' setters, if filling slots directly is exactly what OHLCV's own
+    ``__init__`` would do: no validator, converter or post-init hook to skip. Otherwise None,
+    and pages are built through the constructor (the contract stays in charge)."""
+    plain = not hasattr(OHLCV, "__attrs_post_init__") and all(
+        a.validator is None and a.converter is None for a in attrs.fields(OHLCV)
+    )
+    slots = [OHLCV.__dict__.get(name) for name in _OHLCV_FIELDS]
+    if not plain or not all(isinstance(d, MemberDescriptorType) for d in slots):
+        return None
+    return [d.__set__ for d in slots]  # type: ignore[union-attr]
+
+
+_SETTERS: Final = _slot_setters()
+
+
+def build_candles(columns: Sequence[Iterable[Any]], n: int) -> list[OHLCV]:
+    """``n`` OHLCV records from ten columns in field order, built column by column: half the
+    cost of calling the attrs ``__init__`` per row (a page is 1000 records), same objects."""
+    if _SETTERS is None:
+        return list(map(OHLCV, *columns))
+    candles = list(map(_new, repeat(OHLCV, n)))
+    for set_slot, column in zip(_SETTERS, columns, strict=True):
+        deque(map(set_slot, candles, column), 0)
+    return candles
 
 
 def checked_candle(
@@ -95,6 +129,9 @@ def checked_candle(
 
 
 def _slow_row(index: int, row: object, symbol: str, tf: Timeframe, cache: DecimalCache) -> OHLCV:
+    """One row, checked field by field: accepts what the column path refuses but is still
+    right (JSON numbers, timestamps as digit strings), and names the problem otherwise."""
+
     def fail(problem: str) -> ExchangeError:
         return ExchangeError(f"klineHistory row {index} is invalid: {problem}: {str(row)[:200]}")
 
@@ -113,31 +150,50 @@ def _slow_row(index: int, row: object, symbol: str, tf: Timeframe, cache: Decima
         raise fail(str(exc)) from None
 
 
+def _columns(rows: list[Any], symbol: str, tf: Timeframe) -> list[OHLCV] | None:
+    """The whole page at once, column by column, every loop in C (``map``/``zip``/``set``/
+    ``all``): about twice as fast as a row loop. Returns None as soon as anything is unusual (a
+    non-string price, a string timestamp, a bad value...), and the row-by-row path takes over to
+    accept the row or name it."""
+    st, et, *numbers, sym, typ = zip(*map(_row_fields, rows), strict=True)
+    if set(sym) != {symbol} or set(typ) != {tf.rest_type}:
+        return None
+    if set(map(type, st)) != _INT or set(map(type, et)) != _INT or not all(map(lt, st, et)):
+        return None
+    "".join(chain(*numbers))  # TypeError unless every number is a string (JSON numbers: slow path)
+    # Prices repeat (open = previous close, high = open...): parse each distinct one once.
+    distinct = dict.fromkeys(chain(*numbers[:4]))
+    values = list(map(Decimal, distinct))
+    if not all(map(_finite, values)) or min(values) < _ZERO:
+        return None
+    price = dict(zip(distinct, values, strict=True)).__getitem__
+    o, h, low, c = (list(map(price, column)) for column in numbers[:4])
+    if not (all(map(le, low, o)) and all(map(le, o, h)) and all(map(le, low, c))
+            and all(map(le, c, h))):  # fmt: skip
+        return None
+    v, a = (list(map(Decimal, column)) for column in numbers[4:])
+    if not all(map(_finite, chain(v, a))) or min(chain(v, a)) < _ZERO:
+        return None
+    n = len(rows)
+    return build_candles((repeat(symbol, n), repeat(tf.interval, n), st, et, o, h, low, c, v, a), n)
+
+
 def parse_kline_rows(data: Any, symbol: str, tf: Timeframe) -> list[OHLCV]:
     """Candles of a klineHistory (or kline) ``data``, in the exchange's order.
 
     ``close_time`` is the row's ``endTimestamp`` (exclusive, = next open). Raises
     :class:`ExchangeError` naming the first row that fails validation."""
     rows = rows_of(data, "klineHistory")
-    interval, rest_type = tf.interval, tf.rest_type
-    cache = DecimalCache()
-    out: list[OHLCV] = []
-    append = out.append
-    for index, row in enumerate(rows):
-        try:
-            st, et, o, h, low, c, v, a, sym, typ = _row_fields(row)
-            o, h, low, c, v, a = cache[o], cache[h], cache[low], cache[c], cache[v], cache[a]
-            ok = (
-                sym == symbol and typ == rest_type and type(st) is int and type(et) is int
-                and st < et and low <= o <= h and low <= c <= h
-            )  # fmt: skip
-        except (KeyError, TypeError, ValueError, ArithmeticError):
-            ok = False
-        if ok:
-            append(OHLCV(symbol, interval, st, et, o, h, low, c, v, a))
-        else:
-            append(_slow_row(index, row, symbol, tf, cache))
-    return out
+    if not rows:
+        return []
+    try:
+        candles = _columns(rows, symbol, tf)
+    except (KeyError, TypeError, ValueError, ArithmeticError):
+        candles = None
+    if candles is None:
+        cache = DecimalCache()
+        candles = [_slow_row(i, row, symbol, tf, cache) for i, row in enumerate(rows)]
+    return candles
 
 
 # ---------------------------------------------------------------------------------------------

@@ -35,6 +35,8 @@ class OddExchange:
     shuffle: bool = False
     duplicate: bool = False
     ignore_before: bool = False
+    server_ms: int | None = None
+    """The reply's ``timestamp`` (default: the end of the newest row, so all rows are closed)."""
     queries: list[dict[str, str]] = attrs.field(factory=list)
     url: str = ""
 
@@ -51,7 +53,10 @@ class OddExchange:
             rows = rows + rows[: len(rows) // 2]
         if self.shuffle:
             random.Random(len(self.queries)).shuffle(rows)
-        body = {"success": True, "data": {"rows": rows}, "timestamp": 0}
+        now = self.server_ms
+        if now is None:
+            now = max((int(str(r["endTimestamp"])) for r in self.rows), default=0)
+        body = {"success": True, "data": {"rows": rows}, "timestamp": now}
         return web.Response(text=json.dumps(body), content_type="application/json")
 
 

@@ -413,3 +413,16 @@ async def test_cancelling_the_consumer_cancels_the_windows() -> None:
         with pytest.raises(asyncio.CancelledError):
             await consumer
         assert window_tasks() == []
+
+
+async def test_a_forming_candle_is_not_history() -> None:
+    hour = 3_600_000
+    rows = [row("SPOT_BTC_USDT", "1h", k * hour, (k + 1) * hour) for k in range(480_000, 480_010)]
+    forming_since = 480_009 * hour
+    async with (
+        serve(OddExchange(rows, server_ms=forming_since + 1_000)) as ex,
+        aiohttp.ClientSession() as session,
+    ):
+        client = RestClient(session, ex.url, budget=fast_budget())
+        got = await client.fetch_range("SPOT_BTC_USDT", 3600, 480_000 * hour, 480_010 * hour)
+    assert [c.open_time for c in got] == [k * hour for k in range(480_000, 480_009)]

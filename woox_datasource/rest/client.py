@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 from collections.abc import AsyncGenerator, Mapping
 from contextlib import aclosing
@@ -80,7 +81,11 @@ class RestClient:
         return self._rng.uniform(nominal / 2, nominal)
 
     async def get(self, path: str, query: Mapping[str, str]) -> Any:
-        """GET ``path`` and return the reply's ``data``, retrying what may succeed later.
+        """GET ``path`` and return the reply's ``data`` (see :meth:`get_reply`)."""
+        return (await self.get_reply(path, query)).data
+
+    async def get_reply(self, path: str, query: Mapping[str, str]) -> wire.Reply:
+        """GET ``path`` and return the reply, retrying what may succeed later.
 
         Redirects are not followed: each hop would be a request the budget never granted, and
         the WOO X API does not redirect."""
@@ -94,7 +99,7 @@ class RestClient:
                     self.base_url + path, params=query, timeout=self.timeout, allow_redirects=False
                 ) as response:
                     status, body = response.status, await response.read()
-                return wire.parse_envelope(status, body)
+                return wire.parse_reply(status, body)
             except RateLimited as exc:
                 self.budget.on_rate_limited()
                 last = exc
@@ -132,26 +137,31 @@ class RestClient:
     # -- history --------------------------------------------------------------------------------
 
     async def _fetch_window(self, symbol: str, tf: Timeframe, window: Window) -> list[OHLCV]:
-        """Candles opening in the window, ascending, de-duplicated, whatever order rows come in.
+        """Closed candles opening in the window, ascending, de-duplicated, whatever order rows
+        come in.
 
         Pages backwards from ``before=window.end`` and stops on the first proof of completeness:
         a short page (nothing older exists, e.g. before the listing), a row at or before the
         window's first open, or a cursor that would not move (an exchange ignoring ``before``
-        must not make us loop)."""
+        must not make us loop). A row ending after the reply's own ``timestamp`` is a candle
+        still forming: history is final candles only, so it is left out (whether WOO X ever
+        sends one is undocumented)."""
         assert tf.rest_type is not None
         found: dict[int, OHLCV] = {}
         before, limit = window.end, window.limit
         complete_from = window.complete_from(tf)
         while True:
             query = wire.kline_history_query(symbol, tf.rest_type, before=before, limit=limit)
-            rows = wire.parse_kline_rows(await self.get(wire.KLINE_HISTORY_PATH, query), symbol, tf)
+            reply = await self.get_reply(wire.KLINE_HISTORY_PATH, query)
+            rows = wire.parse_kline_rows(reply.data, symbol, tf)
             if not rows:
                 break
+            closed_by = reply.timestamp if reply.timestamp is not None else math.inf
             oldest = rows[0].open_time
             for candle in rows:
                 t = candle.open_time
                 oldest = min(oldest, t)
-                if window.start <= t < window.end:
+                if window.start <= t < window.end and candle.close_time <= closed_by:
                     found[t] = candle
             if len(rows) < limit or oldest <= complete_from or oldest >= before:
                 break

@@ -27,6 +27,7 @@ from woox_datasource.wire._http import (
     REST_URLS,
     SYSTEM_INFO_PATH,
     WS_URLS,
+    Reply,
     WooInvalidRequest,
     WooUnknownSymbol,
     kline_history_query,
@@ -34,6 +35,7 @@ from woox_datasource.wire._http import (
     loads,
     normalize_symbol,
     parse_envelope,
+    parse_reply,
     rows_of,
 )
 from woox_datasource.wire._ws import (
@@ -70,6 +72,7 @@ __all__ = [
     "KlinePush",
     "MalformedFrame",
     "Pong",
+    "Reply",
     "ServerPing",
     "WooInvalidRequest",
     "WooUnknownSymbol",
@@ -85,6 +88,7 @@ __all__ = [
     "parse_instruments",
     "parse_kline_rows",
     "parse_kline_topic",
+    "parse_reply",
     "parse_ws_frame",
     "ping_frame",
     "pong_frame",

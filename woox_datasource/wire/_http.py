@@ -7,6 +7,8 @@ import re
 from collections.abc import Callable
 from typing import Any, Final
 
+import attrs
+
 from host_stub.spec import ExchangeError, InvalidRequest, MarketKind, RateLimited, UnknownSymbol
 
 try:  # optional extra "fast": orjson parses ~2.5x faster than the stdlib
@@ -121,8 +123,22 @@ def _excerpt(body: bytes, size: int = 120) -> str:
     return repr(text) + ("..." if len(body) > size else "")
 
 
+@attrs.frozen
+class Reply:
+    """A successful reply: its ``data``, and the exchange's clock when it answered (``timestamp``,
+    ms) if it said, which tells a closed candle from a forming one."""
+
+    data: Any
+    timestamp: int | None
+
+
 def parse_envelope(status: int, body: bytes) -> Any:
-    """Return the ``data`` of a successful WOO X reply, or raise the matching typed error.
+    """The ``data`` of a successful WOO X reply, or the matching typed error (see parse_reply)."""
+    return parse_reply(status, body).data
+
+
+def parse_reply(status: int, body: bytes) -> Reply:
+    """Parse a WOO X reply, or raise the matching typed error.
 
     Checks ``success`` itself rather than the HTTP status: WOO X's gateway answers unknown
     routes with HTTP 200 and no ``success`` at all, and unknown symbols come back as 400 or 500.
@@ -142,7 +158,8 @@ def parse_envelope(status: int, body: bytes) -> Any:
     if success is True and status < 400:
         if "data" not in doc:
             raise ExchangeError("WOO X reply has success but no data", status=status)
-        return doc["data"]
+        timestamp = doc.get("timestamp")
+        return Reply(doc["data"], timestamp if type(timestamp) is int else None)
     code = doc.get("code")
     code = code if isinstance(code, int) and not isinstance(code, bool) else None
     message = next(

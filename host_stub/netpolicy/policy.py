@@ -122,11 +122,19 @@ class UrlPattern:
         if self.admits_host(url.host):
             host = 1.0
         else:
-            host = 0.9 * SequenceMatcher(None, url.host, self.host).ratio()
+            # Shared trailing labels say "same site"; raw text similarity only breaks ties, since
+            # between unrelated names it is noise.
+            ours, theirs = url.host.split("."), self.host.split(".")
+            shared = 0
+            while shared < min(len(ours), len(theirs)) and ours[-1 - shared] == theirs[-1 - shared]:
+                shared += 1
+            text = SequenceMatcher(None, url.host, self.host).ratio()
+            host = 0.6 * shared / max(len(ours), len(theirs)) + 0.3 * text
         if url.scheme == self.scheme:
             scheme = 1.0
         else:
-            scheme = 0.5 if url.scheme.rstrip("s") == self.scheme.rstrip("s") else 0.0
+            # http/https and ws/wss differ only in TLS: a near miss, closer than another port.
+            scheme = 0.75 if url.scheme.rstrip("s") == self.scheme.rstrip("s") else 0.0
         port = 1.0 if self.admits_port(url.port) else 0.0
         path = 1.0 if _glob(self.path).fullmatch(url.path) else 0.0
         return 8 * host + 2 * scheme + port + path

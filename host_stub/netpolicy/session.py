@@ -1,7 +1,9 @@
 """The aiohttp session that enforces a :class:`NetworkPolicy`.
 
-Three checks, each where a plugin holding the session cannot route around it by argument:
+Four checks, each where a plugin holding the session cannot route around it by argument:
 
+* A request-start trace checks the URL as the caller wrote it (aiohttp strips ``user@`` before
+  anything else sees it), so the session refuses exactly what :meth:`NetworkPolicy.check` refuses.
 * The session's request class checks every request it builds: the first URL, every redirect hop
   (aiohttp builds a new request per hop) and every WebSocket handshake, before any middleware
   runs, so a per-request ``middlewares=()`` changes nothing. ``proxy=`` is refused there too.
@@ -32,6 +34,7 @@ import asyncio
 import ipaddress
 import socket
 from collections.abc import Iterator
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -61,8 +64,8 @@ _CLASSES = (
     ("is_unspecified", "an unspecified"),
     ("is_link_local", "a link-local"),
     ("is_multicast", "a multicast"),
-    ("is_private", "a private"),
     ("is_reserved", "a reserved"),
+    ("is_private", "a private"),
 )
 
 
@@ -74,8 +77,8 @@ class PolicyRefusal(NetworkNotAllowed, aiohttp.ClientError):
 def _embedded(
     address: ipaddress.IPv4Address | ipaddress.IPv6Address,
 ) -> Iterator[ipaddress.IPv4Address | ipaddress.IPv6Address]:
-    """The address and any IPv4 address an IPv6 transition form carries inside it."""
-    yield address
+    """Any IPv4 address an IPv6 transition form carries inside it, then the address itself
+    (the embedded one first: it is where the connection really ends up)."""
     if isinstance(address, ipaddress.IPv6Address):
         if address.ipv4_mapped is not None:
             yield address.ipv4_mapped
@@ -85,6 +88,7 @@ def _embedded(
             yield from address.teredo
         if address in _NAT64:
             yield ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    yield address
 
 
 def address_kind(address: str) -> str | None:
@@ -177,6 +181,23 @@ def policy_request_class(policy: NetworkPolicy) -> type[aiohttp.ClientRequest]:
     return PolicyRequest
 
 
+def _url_as_written_check(policy: NetworkPolicy) -> aiohttp.TraceConfig:
+    """Check the first URL as the caller wrote it. aiohttp moves userinfo into an Authorization
+    header before it builds a request, so the request class never sees ``user@``; the
+    request-start trace does, and raising there reaches the caller unwrapped."""
+
+    async def on_request_start(
+        session: aiohttp.ClientSession,
+        context: SimpleNamespace,
+        params: aiohttp.TraceRequestStartParams,
+    ) -> None:
+        policy.check(str(params.url))
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_start.append(on_request_start)
+    return trace
+
+
 class PolicyConnector(aiohttp.TCPConnector):
     """A TCP connector that checks every connection request and every name resolution against
     ``policy``. ``resolver`` is the real resolver to wrap (aiohttp's default when None); the
@@ -244,6 +265,7 @@ def create_session(
     return aiohttp.ClientSession(
         connector=connector,
         request_class=policy_request_class(policy),
+        trace_configs=[_url_as_written_check(policy)],
         trust_env=False,
         **session_kwargs,
     )

@@ -1,0 +1,464 @@
+"""The policed session against real loopback servers: hops, handshakes, proxies, middleware, DNS.
+
+Every refusal test also asserts that the server behind the refused URL was never reached, so a
+check that merely raised after connecting would fail here."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+import attrs
+import pytest
+from aiohttp import web
+from aiohttp.abc import AbstractResolver, ResolveResult
+from yarl import URL
+
+from host_stub.netpolicy import (
+    NetworkPolicy,
+    PolicyRefusal,
+    PolicyResolver,
+    address_kind,
+    create_session,
+)
+from host_stub.spec import NetworkNotAllowed
+
+PLUGIN = "testplug"
+
+
+@attrs.define
+class Server:
+    """A loopback web server that records every request it receives."""
+
+    port: int
+    hits: list[str] = attrs.Factory(list)
+
+    @property
+    def origin(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+async def _redirect(request: web.Request) -> web.Response:
+    raise web.HTTPFound(request.query["to"])
+
+
+async def _ok(request: web.Request) -> web.Response:
+    return web.Response(text="ok")
+
+
+async def _echo(request: web.Request) -> web.WebSocketResponse:
+    ws = web.WebSocketResponse()
+    await ws.prepare(request)
+    async for message in ws:
+        await ws.send_str(message.data)
+    return ws
+
+
+@pytest.fixture
+async def servers() -> AsyncIterator[tuple[Server, Server]]:
+    """Two servers on two ports: ``a`` is what policies admit, ``b`` what they refuse."""
+    runners: list[web.AppRunner] = []
+    made: list[Server] = []
+    try:
+        for _ in range(2):
+            hits: list[str] = []
+
+            @web.middleware
+            async def record(request: web.Request, handler: Any, hits: list[str] = hits) -> Any:
+                hits.append(request.path)
+                return await handler(request)
+
+            app = web.Application(middlewares=[record])
+            app.router.add_get("/redirect", _redirect)
+            app.router.add_get("/ws", _echo)
+            app.router.add_get("/{tail:.*}", _ok)
+            runner = web.AppRunner(app)
+            await runner.setup()
+            runners.append(runner)
+            site = web.TCPSite(runner, "127.0.0.1", 0)
+            await site.start()
+            port = runner.addresses[0][1]
+            made.append(Server(port, hits))
+        yield made[0], made[1]
+    finally:
+        for runner in runners:
+            await runner.cleanup()
+
+
+class NameMap(AbstractResolver):
+    """A resolver with a fixed table, so no test depends on (or leaks to) real DNS."""
+
+    def __init__(self, names: dict[str, str]) -> None:
+        self.names = names
+        self.asked: list[str] = []
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        self.asked.append(host)
+        if host not in self.names:
+            raise OSError(f"test resolver knows no {host!r}")
+        address = self.names[host]
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        result: ResolveResult = {
+            "hostname": host,
+            "host": address,
+            "port": port,
+            "family": family,
+            "proto": 0,
+            "flags": socket.AI_NUMERICHOST,
+        }
+        return [result]
+
+    async def close(self) -> None:
+        pass
+
+
+def policy_for(a: Server, b: Server, *extra: str) -> NetworkPolicy:
+    return NetworkPolicy.from_patterns(
+        [f"http://127.0.0.1:{a.port}/*", f"ws://127.0.0.1:{a.port}/*", *extra], plugin=PLUGIN
+    )
+
+
+async def test_admitted_request_and_admitted_redirect_go_through(
+    servers: tuple[Server, Server],
+) -> None:
+    a, b = servers
+    session = create_session(policy_for(a, b), resolver=NameMap({}))
+    async with session, session.get(f"{a.origin}/redirect?to=/ok") as response:
+        assert response.status == 200
+        assert await response.text() == "ok"
+    assert a.hits == ["/redirect", "/ok"]
+
+
+@pytest.mark.parametrize(
+    ("target", "extra", "reason", "nearest"),
+    [
+        pytest.param(
+            "http://sim.test:{a}/target",
+            (),
+            "host 'sim.test' is not '127.0.0.1'",
+            "http://127.0.0.1:{a}/*",
+            id="refused-host",
+        ),
+        pytest.param(
+            "http://127.0.0.1:{b}/target",
+            ("https://127.0.0.1:{b}/*",),
+            "scheme 'http' is not 'https'",
+            "https://127.0.0.1:{b}/*",
+            id="downgraded-scheme",
+        ),
+        pytest.param(
+            "http://127.0.0.1:{b}/target",
+            (),
+            "port {b} is not {a}",
+            "http://127.0.0.1:{a}/*",
+            id="other-port",
+        ),
+        pytest.param(
+            "http://2130706433:{a}/target",
+            (),
+            "non-canonical IPv4",
+            "http://127.0.0.1:{a}/*",
+            id="numeric-ip",
+        ),
+        pytest.param(
+            "http://u:p@127.0.0.1:{b}/target",
+            (),
+            "port {b} is not {a}",
+            "http://127.0.0.1:{a}/*",
+            id="userinfo-to-other-port",
+        ),
+    ],
+)
+async def test_every_redirect_hop_is_checked(
+    servers: tuple[Server, Server], target: str, extra: tuple[str, ...], reason: str, nearest: str
+) -> None:
+    a, b = servers
+    ports = {"a": a.port, "b": b.port}
+    target = target.format(**ports)
+    policy = policy_for(a, b, *(pattern.format(**ports) for pattern in extra))
+    names = NameMap({"sim.test": "127.0.0.1"})
+    async with create_session(policy, resolver=names) as session:
+        with pytest.raises(NetworkNotAllowed) as raised:
+            async with session.get(f"{a.origin}/redirect?to={quote(target)}"):
+                pass
+    refusal = raised.value
+    assert type(refusal) is NetworkNotAllowed, "refused by the request class, unwrapped"
+    assert refusal.plugin == PLUGIN
+    assert URL(refusal.url).path == URL(target).path
+    assert reason.format(**ports) in refusal.reason
+    assert refusal.nearest == nearest.format(**ports)
+    assert (
+        PLUGIN in str(refusal) and refusal.url in str(refusal) and refusal.nearest in str(refusal)
+    )
+    assert a.hits == ["/redirect"]
+    assert b.hits == []
+    assert names.asked == []
+
+
+async def test_websocket_handshakes_are_checked(servers: tuple[Server, Server]) -> None:
+    a, b = servers
+    async with create_session(policy_for(a, b), resolver=NameMap({})) as session:
+        async with session.ws_connect(f"ws://127.0.0.1:{a.port}/ws") as ws:
+            await ws.send_str("ping")
+            message = await ws.receive(timeout=5)
+            assert message.data == "ping"
+        for refused in (f"ws://127.0.0.1:{b.port}/ws", f"wss://127.0.0.1:{a.port}/ws"):
+            with pytest.raises(NetworkNotAllowed) as raised:
+                async with session.ws_connect(refused):
+                    pass
+            assert raised.value.url == refused
+            assert raised.value.nearest == f"ws://127.0.0.1:{a.port}/*"
+    assert a.hits == ["/ws"]
+    assert b.hits == []
+
+
+async def test_a_proxy_is_refused_and_its_credentials_are_not_shown(
+    servers: tuple[Server, Server],
+) -> None:
+    a, b = servers
+    proxy = f"http://user:secret@127.0.0.1:{b.port}"
+    async with create_session(policy_for(a, b), resolver=NameMap({})) as session:
+        with pytest.raises(NetworkNotAllowed) as raised:
+            async with session.get(f"{a.origin}/ok", proxy=proxy):
+                pass
+        assert f"proxy 'http://127.0.0.1:{b.port}'" in raised.value.reason
+        assert "secret" not in str(raised.value)
+        with pytest.raises(NetworkNotAllowed, match="proxy"):
+            async with session.ws_connect(f"ws://127.0.0.1:{a.port}/ws", proxy=proxy):
+                pass
+    assert a.hits == []
+    assert b.hits == []
+
+
+async def test_environment_proxies_are_ignored(
+    servers: tuple[Server, Server], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = servers
+    for name in ("HTTP_PROXY", "http_proxy", "WS_PROXY", "ALL_PROXY"):
+        monkeypatch.setenv(name, b.origin)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    async with create_session(policy_for(a, b), resolver=NameMap({})) as session:
+        assert session.trust_env is False
+        async with session.get(f"{a.origin}/direct") as response:
+            assert response.status == 200
+    assert a.hits == ["/direct"]
+    assert b.hits == []
+
+
+async def test_per_request_middlewares_cannot_skip_the_check(
+    servers: tuple[Server, Server],
+) -> None:
+    a, b = servers
+    async with create_session(policy_for(a, b), resolver=NameMap({})) as session:
+        with pytest.raises(NetworkNotAllowed):
+            async with session.get(f"{b.origin}/target", middlewares=()):
+                pass
+    assert b.hits == []
+
+
+async def test_a_middleware_that_rewrites_the_url_is_caught_by_the_connector(
+    servers: tuple[Server, Server],
+) -> None:
+    a, b = servers
+
+    async def reroute(
+        request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
+    ) -> aiohttp.ClientResponse:
+        request.url = URL(f"{b.origin}/target")
+        return await handler(request)
+
+    async with create_session(policy_for(a, b), resolver=NameMap({})) as session:
+        with pytest.raises(NetworkNotAllowed) as raised:
+            async with session.get(f"{a.origin}/ok", middlewares=(reroute,)):
+                pass
+    assert isinstance(raised.value, PolicyRefusal)
+    assert raised.value.url == f"{b.origin}/target"
+    assert a.hits == []
+    assert b.hits == []
+
+
+async def test_a_pooled_connection_does_not_bypass_the_check(
+    servers: tuple[Server, Server],
+) -> None:
+    a, _ = servers
+    policy = NetworkPolicy.from_patterns([f"{a.origin}/ok"], plugin=PLUGIN)
+    async with create_session(policy, resolver=NameMap({})) as session:
+        async with session.get(f"{a.origin}/ok") as response:
+            await response.read()
+        with pytest.raises(NetworkNotAllowed, match="path '/admin' is outside '/ok'"):
+            async with session.get(f"{a.origin}/admin"):
+                pass
+    assert a.hits == ["/ok"]
+
+
+async def test_userinfo_is_refused_even_though_aiohttp_strips_it(
+    servers: tuple[Server, Server],
+) -> None:
+    a, b = servers
+    async with create_session(policy_for(a, b), resolver=NameMap({})) as session:
+        with pytest.raises(NetworkNotAllowed, match="userinfo"):
+            async with session.get(f"http://user:pw@127.0.0.1:{a.port}/ok"):
+                pass
+    assert a.hits == []
+
+
+async def test_schemes_aiohttp_accepts_but_the_policy_does_not_know_are_refused(
+    servers: tuple[Server, Server],
+) -> None:
+    a, b = servers
+    async with create_session(policy_for(a, b), resolver=NameMap({})) as session:
+        with pytest.raises(NetworkNotAllowed, match="unsupported scheme 'tcp'"):
+            async with session.get(f"tcp://127.0.0.1:{a.port}/ok"):
+                pass
+    assert a.hits == []
+
+
+@pytest.mark.parametrize("via", ["get", "ws_connect"])
+async def test_a_name_resolving_to_loopback_needs_a_pattern_naming_the_address(
+    servers: tuple[Server, Server], via: str
+) -> None:
+    a, _ = servers
+    scheme, path = ("http", "/ok") if via == "get" else ("ws", "/ws")
+    url = f"{scheme}://sim.test:{a.port}{path}"
+    names = NameMap({"sim.test": "127.0.0.1"})
+    by_name = NetworkPolicy.from_patterns([f"{scheme}://sim.test:*/*"], plugin=PLUGIN)
+
+    async with create_session(by_name, resolver=names) as session:
+        with pytest.raises(NetworkNotAllowed) as raised:
+            async with getattr(session, via)(url):
+                pass
+    refusal = raised.value
+    assert isinstance(refusal, PolicyRefusal)
+    assert (refusal.plugin, refusal.url) == (PLUGIN, url)
+    assert "resolves to 127.0.0.1, a loopback address" in refusal.reason
+    assert refusal.nearest == f"{scheme}://sim.test:*/*"
+    assert names.asked == ["sim.test"]
+    assert a.hits == []
+
+    admitted = by_name.extended([f"{scheme}://127.0.0.1:{a.port}/*"])
+    async with create_session(admitted, resolver=names) as session, getattr(session, via)(url):
+        pass
+    assert a.hits == [path]
+
+
+async def test_the_address_must_be_named_for_the_port_in_use(
+    servers: tuple[Server, Server],
+) -> None:
+    a, b = servers
+    names = NameMap({"sim.test": "127.0.0.1"})
+    policy = NetworkPolicy.from_patterns(
+        ["http://sim.test:*/*", f"http://127.0.0.1:{b.port}/*"], plugin=PLUGIN
+    )
+    async with create_session(policy, resolver=names) as session:
+        with pytest.raises(NetworkNotAllowed, match="no pattern names that address"):
+            async with session.get(f"http://sim.test:{a.port}/ok"):
+                pass
+        async with session.get(f"http://sim.test:{b.port}/ok") as response:
+            assert response.status == 200
+    assert a.hits == []
+    assert b.hits == ["/ok"]
+
+
+@pytest.mark.parametrize(
+    ("address", "kind"),
+    [
+        ("127.0.0.1", "a loopback address"),
+        ("10.1.2.3", "a private address"),
+        ("192.168.0.1", "a private address"),
+        ("169.254.169.254", "a link-local address"),
+        ("0.0.0.0", "an unspecified address"),
+        ("224.0.0.1", "a multicast address"),
+        ("240.0.0.1", "a reserved address"),
+        ("100.64.0.1", "a non-global address"),
+        ("::1", "a loopback address"),
+        ("fe80::1", "a link-local address"),
+        ("fe80::1%eth0", "a link-local address"),
+        ("fd00::1", "a private address"),
+        ("::ffff:10.0.0.1", "a private address"),
+        ("64:ff9b::a00:1", "a private address"),
+        ("2002:a00:1::", "a private address"),
+        ("sim.test", "not an IP address"),
+        ("8.8.8.8", None),
+        ("2001:4860:4860::8888", None),
+    ],
+)
+def test_address_kinds(address: str, kind: str | None) -> None:
+    assert address_kind(address) == kind
+
+
+async def test_the_resolver_passes_public_answers_and_refuses_private_ones() -> None:
+    names = NameMap({"public.test": "8.8.8.8", "intranet.test": "10.0.0.7", "lo.test": "::1"})
+    policy = NetworkPolicy.from_patterns(["https://api.woox.io/*", "http://[::1]:8080/*"])
+    resolver = PolicyResolver(policy, names, owns_inner=False)
+    assert [r["host"] for r in await resolver.resolve("public.test", 443)] == ["8.8.8.8"]
+    with pytest.raises(NetworkNotAllowed, match=r"10\.0\.0\.7, a private address"):
+        await resolver.resolve("intranet.test", 443)
+    with pytest.raises(NetworkNotAllowed, match="a loopback address"):
+        await resolver.resolve("lo.test", 443)
+    assert [r["host"] for r in await resolver.resolve("lo.test", 8080)] == ["::1"]
+    await resolver.close()
+
+
+async def test_why_connector_refusals_are_also_client_errors(
+    servers: tuple[Server, Server],
+) -> None:
+    """aiohttp wraps an OSError (NetworkNotAllowed is a PermissionError) raised in a connector as
+    ClientOSError, and one raised in a resolver as ClientConnectorDNSError. If this test starts
+    failing, aiohttp stopped wrapping and PolicyRefusal may become a plain NetworkNotAllowed."""
+    a, _ = servers
+
+    class Refusing(aiohttp.TCPConnector):
+        async def connect(self, req: Any, traces: Any, timeout: Any) -> Any:  # noqa: ASYNC109
+            raise NetworkNotAllowed(PLUGIN, str(req.url), "plain refusal")
+
+    class RefusingResolver(NameMap):
+        async def resolve(self, *args: Any, **kwargs: Any) -> list[ResolveResult]:
+            raise NetworkNotAllowed(PLUGIN, "sim.test", "plain refusal")
+
+    async with aiohttp.ClientSession(connector=Refusing()) as session:
+        with pytest.raises(aiohttp.ClientOSError) as wrapped:
+            async with session.get(f"{a.origin}/ok"):
+                pass
+    assert not isinstance(wrapped.value, NetworkNotAllowed)
+    assert isinstance(wrapped.value.__cause__, NetworkNotAllowed)
+
+    connector = aiohttp.TCPConnector(resolver=RefusingResolver({}))
+    async with aiohttp.ClientSession(connector=connector) as session:
+        with pytest.raises(aiohttp.ClientConnectorDNSError) as dns_wrapped:
+            async with session.get(f"http://sim.test:{a.port}/ok"):
+                pass
+    assert not isinstance(dns_wrapped.value, NetworkNotAllowed)
+    assert isinstance(dns_wrapped.value.os_error, NetworkNotAllowed)
+    assert a.hits == []
+
+
+class ClosableNames(NameMap):
+    closed = False
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+async def test_the_session_closes_only_the_resolver_it_owns() -> None:
+    policy = NetworkPolicy.from_patterns(["https://api.woox.io/*"])
+    callers = ClosableNames({})
+    session = create_session(policy, resolver=callers, timeout=aiohttp.ClientTimeout(total=3))
+    assert session.timeout.total == 3
+    await session.close()
+    assert session.closed
+    assert not callers.closed, "the caller's resolver is the caller's to close"
+    owned = ClosableNames({})
+    await PolicyResolver(policy, owned, owns_inner=True).close()
+    assert owned.closed
+
+
+def test_create_session_needs_a_running_loop() -> None:
+    policy = NetworkPolicy.from_patterns(["https://api.woox.io/*"])
+    with pytest.raises(RuntimeError, match="running event loop"):
+        create_session(policy)

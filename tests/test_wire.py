@@ -24,6 +24,7 @@ from host_stub.spec import (
 )
 from woox_datasource import wire
 from woox_datasource.timeframes import parse_interval
+from woox_datasource.wire import _candles
 
 H1 = parse_interval("1h")
 M1 = parse_interval("1m")
@@ -510,6 +511,7 @@ def test_malformed_frames_raise_with_reason(frame: str | bytes, reason: str) -> 
 
 
 def test_fast_built_candles_are_ordinary_records() -> None:
+    assert _candles._SETTERS is not None  # OHLCV is plain enough to be filled slot by slot
     numbers = [Decimal(x) for x in ("1", "2", "0.5", "1.5", "3", "4.5")]
     (built,) = wire.build_candles([[x] for x in ("SPOT_BTC_USDT", 60, 0, 60_000, *numbers)], 1)
     plain = OHLCV("SPOT_BTC_USDT", 60, 0, 60_000, *numbers)

@@ -2,9 +2,9 @@
 
 Parsing is strict on purpose: a row that does not validate raises :class:`ExchangeError` naming
 the row and the problem, because a silently wrong candle is worse than no candle. It is also on
-the hot path (1000-row history pages), hence the split: the fast path handles well-formed rows
-with as little per-row work as possible, and any anomaly falls through to a careful slow path
-that either accepts the row (ints as strings, JSON numbers) or explains the problem.
+the hot path (1000-row history pages), hence the split: the fast path checks and builds a whole
+page column by column with the loops in C, and any anomaly sends the page to a careful row-by-row
+path that either accepts a row (ints as strings, JSON numbers) or explains the problem.
 """
 
 from __future__ import annotations
@@ -74,17 +74,20 @@ _row_fields = itemgetter(*_ROW_KEYS)
 # The fast paths pass OHLCV's fields positionally; fail at import if the contract reorders them.
 _OHLCV_FIELDS: Final = ("symbol", "interval", "open_time", "close_time", "open", "high", "low",
                         "close", "volume", "quote_volume")  # fmt: skip
-assert tuple(a.name for a in attrs.fields(OHLCV)) == _OHLCV_FIELDS, (
-    "host_stub.spec.OHLCV changed its field order; update wire"
-)
+if tuple(a.name for a in attrs.fields(OHLCV)) != _OHLCV_FIELDS:  # pragma: no cover
+    raise ImportError("host_stub.spec.OHLCV changed its fields or their order; update wire")
 
 
 def _slot_setters() -> list[Callable[[OHLCV, Any], None]] | None:
     """The slot descriptors' setters, if filling slots directly is exactly what OHLCV's own
-    ``__init__`` would do: no validator, converter or post-init hook to skip. Otherwise None,
-    and pages are built through the constructor (the contract stays in charge)."""
-    plain = not hasattr(OHLCV, "__attrs_post_init__") and all(
-        a.validator is None and a.converter is None for a in attrs.fields(OHLCV)
+    ``__init__`` would do: no validator, converter, init hook or hidden slot (a cached hash) to
+    skip. Otherwise None, and pages are built through the constructor (the contract stays in
+    charge)."""
+    plain = (
+        not hasattr(OHLCV, "__attrs_post_init__")
+        and not hasattr(OHLCV, "__attrs_pre_init__")
+        and set(getattr(OHLCV, "__slots__", ())) - {"__weakref__"} == set(_OHLCV_FIELDS)
+        and all(a.validator is None and a.converter is None for a in attrs.fields(OHLCV))
     )
     slots = [OHLCV.__dict__.get(name) for name in _OHLCV_FIELDS]
     if not plain or not all(isinstance(d, MemberDescriptorType) for d in slots):

@@ -24,7 +24,7 @@ from host_stub.spec import (
 )
 from woox_datasource import wire
 from woox_datasource.timeframes import parse_interval
-from woox_datasource.wire import _candles
+from woox_datasource.wire import _candles, _http
 
 H1 = parse_interval("1h")
 M1 = parse_interval("1m")
@@ -567,3 +567,14 @@ def test_any_page_parses_like_row_by_row_and_names_a_bad_row(
     page_rows[bad] = {**page_rows[bad], field: value}
     with pytest.raises(ExchangeError, match=f"row {bad} is invalid"):
         wire.parse_kline_rows({"rows": page_rows}, "SPOT_BTC_USDT", M1)
+
+
+def test_without_orjson_the_stdlib_parses_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    body = page(DOC_ROW, dict(DOC_ROW, startTimestamp=1751616000000, endTimestamp=1751619600000))
+    with_orjson = rows(body)
+    monkeypatch.setattr(_http, "loads", json.loads)
+    assert rows(body) == with_orjson
+    assert isinstance(raised(502, b"\xff<html>"), ExchangeError)
+    with pytest.raises(ExchangeError, match="row 0 is invalid: bad open"):
+        rows(b'{"success":true,"data":{"rows":[' + json.dumps(DOC_ROW).replace(
+            '"108754.44"', "NaN", 1).encode() + b"]}}")  # fmt: skip

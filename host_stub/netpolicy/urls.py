@@ -26,6 +26,8 @@ import ipaddress
 import re
 import string
 import unicodedata
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Final
 
 import attrs
@@ -33,7 +35,9 @@ import idna
 
 __all__ = ["DEFAULT_PORTS", "InvalidUrl", "ParsedUrl", "parse_url"]
 
-DEFAULT_PORTS: Final[dict[str, int]] = {"http": 80, "https": 443, "ws": 80, "wss": 443}
+DEFAULT_PORTS: Final[Mapping[str, int]] = MappingProxyType(
+    {"http": 80, "https": 443, "ws": 80, "wss": 443}
+)
 """The schemes the policy knows, with the port a URL without one reaches."""
 
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")

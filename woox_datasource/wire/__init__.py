@@ -97,3 +97,8 @@ __all__ = [
     "to_decimal",
     "unsubscribe_frame",
 ]
+
+# --- added by stream helper ---
+from woox_datasource.wire._ws import parse_stream_frame
+
+__all__ += ["parse_stream_frame"]

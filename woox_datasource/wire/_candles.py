@@ -25,7 +25,6 @@ from woox_datasource.wire._http import market_parts, rows_of
 
 _ZERO: Final = Decimal(0)
 _INT: Final = {int}
-_finite = Decimal.is_finite
 _new = object.__new__
 
 
@@ -163,20 +162,20 @@ def _columns(rows: list[Any], symbol: str, tf: Timeframe) -> list[OHLCV] | None:
         return None
     if set(map(type, st)) != _INT or set(map(type, et)) != _INT or not all(map(lt, st, et)):
         return None
-    "".join(chain(*numbers))  # TypeError unless every number is a string (JSON numbers: slow path)
+    # One scan proves every number is a plain non-negative decimal string (no NaN, Infinity,
+    # sign or exponent; a JSON number makes join raise TypeError): then Decimal() either
+    # parses it exactly or raises, and no per-value finiteness or sign check is needed.
+    digits = "".join(chain(*numbers)).encode("ascii")  # UnicodeEncodeError is a ValueError
+    if digits.translate(None, b"0123456789."):
+        return None
     # Prices repeat (open = previous close, high = open...): parse each distinct one once.
     distinct = dict.fromkeys(chain(*numbers[:4]))
-    values = list(map(Decimal, distinct))
-    if not all(map(_finite, values)) or min(values) < _ZERO:
-        return None
-    price = dict(zip(distinct, values, strict=True)).__getitem__
+    price = dict(zip(distinct, map(Decimal, distinct), strict=True)).__getitem__
     o, h, low, c = (list(map(price, column)) for column in numbers[:4])
     if not (all(map(le, low, o)) and all(map(le, o, h)) and all(map(le, low, c))
             and all(map(le, c, h))):  # fmt: skip
         return None
     v, a = (list(map(Decimal, column)) for column in numbers[4:])
-    if not all(map(_finite, chain(v, a))) or min(chain(v, a)) < _ZERO:
-        return None
     n = len(rows)
     return build_candles((repeat(symbol, n), repeat(tf.interval, n), st, et, o, h, low, c, v, a), n)
 

@@ -344,7 +344,7 @@ async def test_server_pings_and_client_pongs_are_counted(session: aiohttp.Client
         assert ping == {"cmd": "PING", "ts": NOW}
         await ws.send_json({"cmd": "PONG", "ts": ping["ts"]})
         await eventually(lambda: sim.pongs_received == 1)
-        await eventually(lambda: sim.server_pings_sent >= 2)
+        await eventually(lambda: sim.stats.server_pings_sent >= 2)
 
 
 async def test_connections_are_closed_at_the_end_of_their_life(
@@ -400,9 +400,9 @@ async def test_silence_loses_acks_pongs_and_pushes(sim: WooXSimulator, ws: WsCli
     silence_ends = time.monotonic() + 0.8
     await ws.send_json({"id": "s", "cmd": "SUBSCRIBE", "params": [TOPIC]})
     await ws.send_json({"cmd": "PING"})
-    await eventually(lambda: sim.pushes_lost == 1)  # the first provisional push, lost
+    await eventually(lambda: sim.stats.pushes_lost == 1)  # the first provisional push, lost
     sim.clock.advance(MINUTE)
-    await eventually(lambda: sim.pushes_lost == 3)  # a final and a provisional, lost too
+    await eventually(lambda: sim.stats.pushes_lost == 3)  # a final and a provisional, lost too
     with pytest.raises(TimeoutError):
         await ws.receive(timeout=max(0.05, silence_ends - time.monotonic() - 0.05))
     await asyncio.sleep(max(0.0, silence_ends - time.monotonic()))
@@ -422,7 +422,7 @@ async def test_refused_handshakes_then_recovery(sim: WooXSimulator, session: aio
     with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
         await session.ws_connect(sim.ws_url)
     assert refused.value.status == 503
-    assert sim.connections_refused == 1 and sim.connections_opened == 0
+    assert sim.stats.connections_refused == 1 and sim.connections_opened == 0
     deadline = time.monotonic() + 5
     while True:
         try:
@@ -463,7 +463,7 @@ async def test_malformed_frames_precede_the_next_pushes(sim: WooXSimulator, ws: 
         kinds.append(_malformed_kind(bad))
         assert _malformed_kind(good) is None
     assert sorted(k for k in kinds if k) == sorted(MALFORMED_KINDS)
-    assert sim.malformed_sent == len(MALFORMED_KINDS) and sim.pushes_lost == 0
+    assert sim.stats.malformed_sent == len(MALFORMED_KINDS) and sim.stats.pushes_lost == 0
 
 
 async def test_malformed_frame_can_replace_a_push(sim: WooXSimulator, ws: WsClient) -> None:
@@ -475,7 +475,7 @@ async def test_malformed_frame_can_replace_a_push(sim: WooXSimulator, ws: WsClie
     sim.clock.advance(1_000)
     good = json.loads(await ws.receive_str(timeout=5))
     assert data_of(good)["ts"] == NOW + 2_000
-    assert sim.pushes_lost == 1
+    assert sim.stats.pushes_lost == 1
 
 
 async def test_duplicated_pushes_arrive_twice(sim: WooXSimulator, ws: WsClient) -> None:
@@ -487,7 +487,7 @@ async def test_duplicated_pushes_arrive_twice(sim: WooXSimulator, ws: WsClient) 
     assert texts[0] == texts[1] and texts[2] == texts[3] and texts[0] != texts[2]
     sim.clock.advance(1_000)
     assert data_of(json.loads(await ws.receive_str(timeout=5)))["ts"] == NOW + MINUTE + 1_000
-    assert sim.duplicates_sent == 2
+    assert sim.stats.duplicates_sent == 2
 
 
 async def test_blast_sends_valid_pushes_stamped_with_send_time(
@@ -513,3 +513,14 @@ async def test_blast_sends_valid_pushes_stamped_with_send_time(
 
 async def _read_n(ws: WsClient, n: int) -> list[Json]:
     return [await recv(ws) for _ in range(n)]
+
+
+async def test_blast_can_be_paced(sim: WooXSimulator, ws: WsClient) -> None:
+    await command(ws, "SUBSCRIBE", TOPIC)
+    await recv(ws)
+    reader = asyncio.ensure_future(_read_n(ws, 30))
+    report = await sim.blast(30, rate=200)
+    assert len(await reader) == 30
+    assert report.elapsed_s >= 29 / 200
+    with pytest.raises(ValueError, match="rate"):
+        await sim.blast(1, rate=0)

@@ -26,19 +26,23 @@ class BlastReport:
     elapsed_s: float
 
 
-async def blast(hub: WsHub, messages: int, *, variants: int = 16) -> BlastReport:
+async def blast(
+    hub: WsHub, messages: int, *, variants: int = 16, rate: float | None = None
+) -> BlastReport:
     """Send ``messages`` pushes to every connection that has kline subscriptions, cycling over
-    its topics. Regular pushes pause meanwhile (finals owed are sent afterwards, none lost) and
-    faults do not apply. Envelope ``ts`` and ``data.ts`` hold the wall-clock send time in ms
-    (``time.time()``), so a client measures latency against its own wall clock."""
-    if messages < 0 or variants < 1:
-        raise ValueError(f"blast needs messages >= 0 and variants >= 1, got {messages}/{variants}")
+    its topics: as fast as the socket takes them, or ``rate`` per second per connection. Regular
+    pushes pause meanwhile (finals owed are sent afterwards, none lost) and faults do not apply.
+    Envelope ``ts`` and ``data.ts`` hold the wall-clock send time in ms (``time.time()``), so a
+    client measures latency against its own wall clock."""
+    if messages < 0 or variants < 1 or (rate is not None and not rate > 0):
+        got = f"messages={messages}, variants={variants}, rate={rate}"
+        raise ValueError(f"blast needs messages >= 0, variants >= 1 and rate > 0; got {got}")
     conns = [c for c in hub.connections.values() if c.subs and c.closer is None]
     started = time.perf_counter()
     for conn in conns:
         conn.paused = True
     try:
-        jobs = (_blast_one(hub, c, messages, variants) for c in conns)
+        jobs = (_blast_one(hub, c, messages, variants, rate) for c in conns)
         sent = await asyncio.gather(*jobs)
     finally:
         for conn in conns:
@@ -62,11 +66,18 @@ def _templates(hub: WsHub, conn: Connection, variants: int) -> list[tuple[str, s
     return out
 
 
-async def _blast_one(hub: WsHub, conn: Connection, messages: int, variants: int) -> int:
+async def _blast_one(
+    hub: WsHub, conn: Connection, messages: int, variants: int, rate: float | None
+) -> int:
     templates = _templates(hub, conn, variants)
     send = conn.ws.send_str
     sent = 0
+    started = time.perf_counter()
     for i in range(messages):
+        if rate is not None:
+            ahead = i / rate - (time.perf_counter() - started)
+            if ahead > 0:
+                await asyncio.sleep(ahead)
         head, middle, tail = templates[i % len(templates)]
         ms = str(time.time_ns() // 1_000_000)
         try:

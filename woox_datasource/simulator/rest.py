@@ -25,6 +25,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import attrs
 from aiohttp import web
 
 from .faults import Faults, RestFault
@@ -138,7 +139,41 @@ class _Params:
         return int(value)
 
 
-_KlineQuery = tuple[Listing, Interval, _Params]
+@attrs.frozen
+class _KlineQuery:
+    listing: Listing
+    interval: Interval
+    before: int | None
+    after: int | None
+    limit: int
+    now_ms: int
+
+
+def _history_page(q: _KlineQuery) -> list[CandleUnits]:
+    """Closed candles only; ``before`` wins over ``after`` (see the module docstring)."""
+    iv, first = q.interval, q.listing.first_index(q.interval)
+    last_closed = iv.index_of(q.now_ms) - 1
+    if q.before is not None:
+        hi = min(last_closed, iv.index_of(q.before - 1))
+        lo = max(first, hi - q.limit + 1)
+    elif q.after is not None:
+        lo = max(first, iv.index_of(q.after) + 1)
+        hi = min(last_closed, lo + q.limit - 1)
+    else:
+        hi = last_closed
+        lo = max(first, hi - q.limit + 1)
+    return q.listing.model.units_range(iv, lo, hi) if lo <= hi else []
+
+
+def _latest_page(q: _KlineQuery) -> list[CandleUnits]:
+    """The forming candle (as it stands now) and the closed ones before it."""
+    iv = q.interval
+    current = iv.index_of(q.now_ms)
+    lo = max(q.listing.first_index(iv), current - q.limit + 1)
+    units = q.listing.model.units_range(iv, lo, current) if lo <= current else []
+    if units:
+        units[-1] = units[-1].provisional(q.now_ms)
+    return units
 
 
 class RestApi:
@@ -212,18 +247,15 @@ class RestApi:
         )
         return web.Response(text=text, content_type="application/json")
 
-    def _kline_query(
-        self, request: web.Request
-    ) -> tuple[Listing, Interval, _Params] | web.Response:
+    def _kline_query(self, request: web.Request) -> _KlineQuery | web.Response:
         """Validation shared by both kline endpoints, in the exchange's order: missing parameter
-        (400), malformed number (500), unknown symbol (400), unknown type (400)."""
+        (400), malformed number (500), unknown symbol (400), unknown type (400), bad limit."""
         params = _Params(dict(request.query))
         symbol, type_ = params.text("symbol"), params.text("type")
         if symbol is None or type_ is None:
             return invalid_request()
         try:
-            for name in ("before", "after", "limit"):
-                params.integer(name)
+            before, after, limit = (params.integer(k) for k in ("before", "after", "limit"))
         except _BadNumber:
             return internal_error()
         listing = self.market.listings.get(symbol)
@@ -232,47 +264,26 @@ class RestApi:
         if type_ not in REST_TYPES:
             message = f"type must be one of {', '.join(REST_TYPES)}"
             return json_response({"success": False, "code": -1005, "message": message}, 400)
-        limit = params.integer("limit")
         if limit is not None and limit < 1:
             return invalid_request()
-        return listing, INTERVALS[type_], params
+        clamped = min(limit or DEFAULT_LIMIT, MAX_LIMIT)
+        return _KlineQuery(listing, INTERVALS[type_], before, after, clamped, self.clock.now_ms())
+
+    def _klines(
+        self, request: web.Request, select: Callable[[_KlineQuery], list[CandleUnits]]
+    ) -> web.Response:
+        query = self._kline_query(request)
+        if isinstance(query, web.Response):
+            return query
+        units = select(query)
+        symbol, name = query.listing.model.symbol, query.interval.name
+        return self._rows_response([rest_row(symbol, name, u) for u in reversed(units)])
 
     async def kline_history(self, request: web.Request) -> web.Response:
-        query = self._kline_query(request)
-        if isinstance(query, web.Response):
-            return query
-        listing, iv, params = query
-        limit = min(params.integer("limit") or DEFAULT_LIMIT, MAX_LIMIT)
-        before, after = params.integer("before"), params.integer("after")
-        first = listing.first_index(iv)
-        last_closed = iv.index_of(self.clock.now_ms()) - 1
-        if before is not None:
-            hi = min(last_closed, iv.index_of(before - 1))
-            lo = max(first, hi - limit + 1)
-        elif after is not None:
-            lo = max(first, iv.index_of(after) + 1)
-            hi = min(last_closed, lo + limit - 1)
-        else:
-            hi = last_closed
-            lo = max(first, hi - limit + 1)
-        units = listing.model.units_range(iv, lo, hi) if lo <= hi else []
-        symbol = listing.model.symbol
-        return self._rows_response([rest_row(symbol, iv.name, u) for u in reversed(units)])
+        return self._klines(request, _history_page)
 
     async def latest_klines(self, request: web.Request) -> web.Response:
-        query = self._kline_query(request)
-        if isinstance(query, web.Response):
-            return query
-        listing, iv, params = query
-        limit = min(params.integer("limit") or DEFAULT_LIMIT, MAX_LIMIT)
-        now = self.clock.now_ms()
-        current = iv.index_of(now)
-        lo = max(listing.first_index(iv), current - limit + 1)
-        units = listing.model.units_range(iv, lo, current) if lo <= current else []
-        if units:
-            units[-1] = units[-1].provisional(now)
-        symbol = listing.model.symbol
-        return self._rows_response([rest_row(symbol, iv.name, u) for u in reversed(units)])
+        return self._klines(request, _latest_page)
 
     async def instruments(self, _: web.Request) -> web.Response:
         rows = [instrument_row(listing) for listing in self.market.listings.values()]

@@ -15,7 +15,7 @@ from .market import MarketClock, SimCandle
 from .records import RequestRecord, WsRecord
 from .rest import WS_PATH, RateLimiter, RestApi, gateway_error
 from .symbols import DEFAULT_SUSPENDED, Market, default_symbols
-from .ws import WsConfig, WsHub
+from .ws import WsConfig, WsHub, WsStats
 
 LOOPBACK = "127.0.0.1"
 
@@ -183,10 +183,13 @@ class WooXSimulator:
         """Send each of the next ``n`` pushes twice."""
         self.faults.duplicate_pushes(n)
 
-    async def blast(self, messages: int, *, variants: int = 16) -> BlastReport:
+    async def blast(
+        self, messages: int, *, variants: int = 16, rate: float | None = None
+    ) -> BlastReport:
         """Benchmark mode: ``messages`` valid pushes per subscribed connection, as fast as
-        possible, wall-clock send time in ``ts`` (see :func:`blast.blast`)."""
-        return await blast(self._hub, messages, variants=variants)
+        possible (or ``rate`` per second), wall-clock send time in ``ts`` (see
+        :func:`woox_datasource.simulator.blast.blast`)."""
+        return await blast(self._hub, messages, variants=variants, rate=rate)
 
     # ------------------------------------------------------------------ observation
 
@@ -195,44 +198,24 @@ class WooXSimulator:
         return {cid: list(conn.subs) for cid, conn in self._hub.connections.items()}
 
     @property
+    def stats(self) -> WsStats:
+        """WebSocket counters: pushes sent/lost, finals, malformed, duplicates, pings, pongs."""
+        return self._hub.stats
+
+    @property
     def connections_opened(self) -> int:
-        return self._hub.connections_opened
+        return self._hub.stats.connections_opened
 
     @property
     def active_connections(self) -> int:
         return len(self._hub.connections)
 
     @property
-    def connections_refused(self) -> int:
-        return self._hub.connections_refused
-
-    @property
     def pongs_received(self) -> int:
         """``{"cmd":"PONG"}`` frames clients sent (answers to server PINGs)."""
-        return self._hub.pongs_received
+        return self._hub.stats.pongs_received
 
     @property
-    def server_pings_sent(self) -> int:
-        return self._hub.server_pings_sent
-
-    @property
-    def pushes_sent(self) -> int:
-        """Kline pushes delivered (a duplicated push counts once)."""
-        return self._hub.pushes_sent
-
-    @property
-    def finals_sent(self) -> int:
-        """Final pushes produced (including ones lost to silence or malformed replacement)."""
-        return self._hub.finals_sent
-
-    @property
-    def pushes_lost(self) -> int:
-        return self._hub.pushes_lost
-
-    @property
-    def malformed_sent(self) -> int:
-        return self._hub.malformed_sent
-
-    @property
-    def duplicates_sent(self) -> int:
-        return self._hub.duplicates_sent
+    def connections_refused(self) -> int:
+        """WebSocket handshakes refused (``refuse_connections`` or after ``close``)."""
+        return self._hub.stats.connections_refused

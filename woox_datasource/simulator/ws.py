@@ -43,6 +43,24 @@ class WsConfig:
 
 
 @attrs.define
+class WsStats:
+    """Counters of what the WebSocket side did, for tests and benchmarks to assert on."""
+
+    connections_opened: int = 0
+    connections_refused: int = 0
+    pushes_sent: int = 0
+    """Kline pushes delivered (a duplicated push counts once)."""
+    finals_sent: int = 0
+    """Final pushes produced, including ones then lost to silence or malformed replacement."""
+    pushes_lost: int = 0
+    malformed_sent: int = 0
+    duplicates_sent: int = 0
+    server_pings_sent: int = 0
+    pongs_received: int = 0
+    """``{"cmd":"PONG"}`` frames clients sent (answers to server PINGs)."""
+
+
+@attrs.define
 class _Subscription:
     topic: KlineTopic
     next_final: int
@@ -106,21 +124,13 @@ class WsHub:
         self._ids = itertools.count(1)
         self._malformed_kinds = itertools.cycle(MALFORMED_KINDS)
         self._closed = False
-        self.connections_opened = 0
-        self.connections_refused = 0
-        self.pushes_sent = 0
-        self.finals_sent = 0
-        self.pushes_lost = 0
-        self.malformed_sent = 0
-        self.duplicates_sent = 0
-        self.server_pings_sent = 0
-        self.pongs_received = 0
+        self.stats = WsStats()
 
     # ---------------------------------------------------------------- connection lifecycle
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         if self._closed or self.faults.is_refusing():
-            self.connections_refused += 1
+            self.stats.connections_refused += 1
             status = self.faults.refuse_status if not self._closed else 503
             return web.Response(status=status, text="Service Unavailable")
         ws = web.WebSocketResponse(
@@ -129,7 +139,7 @@ class WsHub:
         await ws.prepare(request)
         conn = Connection(next(self._ids), ws, request)
         self.connections[conn.id] = conn
-        self.connections_opened += 1
+        self.stats.connections_opened += 1
         conn.pusher = asyncio.create_task(self._run(conn), name=f"woox-sim-ws-{conn.id}")
         try:
             async for msg in ws:
@@ -201,7 +211,7 @@ class WsHub:
         if cmd == "PING":
             return frames.pong(now)
         if cmd == "PONG":
-            self.pongs_received += 1
+            self.stats.pongs_received += 1
             return None
         if cmd == "SUBSCRIBE":
             return self._subscribe(conn, request_id, msg.get("params"), now)
@@ -252,25 +262,25 @@ class WsHub:
     async def _send_push(self, conn: Connection, text: str) -> bool:
         faults = self.faults
         if faults.is_silent():
-            self.pushes_lost += 1
+            self.stats.pushes_lost += 1
             return True
         if faults.malformed_pending > 0:
             faults.malformed_pending -= 1
-            self.malformed_sent += 1
+            self.stats.malformed_sent += 1
             if not await self._send(conn, frames.malformed(next(self._malformed_kinds), text)):
                 return False
             if faults.malformed_replace:
-                self.pushes_lost += 1
+                self.stats.pushes_lost += 1
                 return True
         copies = 1
         if faults.duplicate_pending > 0:
             faults.duplicate_pending -= 1
-            self.duplicates_sent += 1
+            self.stats.duplicates_sent += 1
             copies = 2
         for _ in range(copies):
             if not await self._send(conn, text):
                 return False
-        self.pushes_sent += 1
+        self.stats.pushes_sent += 1
         return True
 
     # ---------------------------------------------------------------- the pusher
@@ -289,7 +299,7 @@ class WsHub:
                 return
             if next_ping is not None and cfg.server_ping_interval_s and mono >= next_ping:
                 next_ping = mono + cfg.server_ping_interval_s
-                self.server_pings_sent += 1
+                self.stats.server_pings_sent += 1
                 if not await self._send(conn, frames.server_ping(self.clock.now_ms())):
                     return
             if conn.subs and not conn.paused and not await self._tick(conn):
@@ -323,7 +333,7 @@ class WsHub:
                 hi = min(current - 1, lo + MAX_FINALS_PER_TICK - 1)
                 sub.next_final = hi + 1 if lo <= hi else current
                 for units in model.units_range(iv, lo, hi) if lo <= hi else ():
-                    self.finals_sent += 1
+                    self.stats.finals_sent += 1
                     if not await self._send_push(conn, frames.final_push(topic, units, now)):
                         return False
             if sub.next_final != current or current < first or second == sub.last_second:

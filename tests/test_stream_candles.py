@@ -46,7 +46,8 @@ def test_provisional_then_closing_push_is_final_once() -> None:
     assert t.frontier is None
     assert t.on_push(candle(0, 101), mid(0)) == PROVISIONAL
     assert t.frontier == T0
-    assert t.on_push(candle(0, 101), mid(0) + 1) == DUPLICATE
+    assert t.on_push(candle(0, 101), mid(0)) == DUPLICATE  # the same frame again
+    assert t.on_push(candle(0, 101), mid(0) + 1) == PROVISIONAL  # a later, unchanged state
     assert t.on_push(candle(0, 102), mid(0) + 2) == PROVISIONAL
     assert t.on_push(candle(0, 103), end(0)) == FINAL
     assert t.last_final == candle(0, 103)

@@ -114,8 +114,8 @@ class CandleTracker:
                     return STALE
                 if ts >= candle.close_time:
                     return self._finalize(candle)
-                if candle == live:
-                    return DUPLICATE
+                if ts == self.live_ts and candle == live:
+                    return DUPLICATE  # (a same state sent later is just a no-op update)
                 self.live = candle
                 self.live_ts = ts
                 return PROVISIONAL

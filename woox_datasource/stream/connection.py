@@ -143,7 +143,7 @@ class Connection:
     async def _read(self) -> None:
         ws = self._ws
         receive = ws.receive
-        parse = wire.parse_ws_frame
+        parse = wire.parse_stream_frame
         stats = self._stats
         clock = self._loop.time
         reason = "connection closed"

@@ -101,6 +101,10 @@ async def test_before_is_exclusive_and_returns_the_newest_page_below_it(
     cursor = T0 - 5 * HOUR
     rows = await history(session, sim, symbol=BTC, type="1h", before=cursor, limit=4)
     assert [r["startTimestamp"] for r in rows] == [cursor - k * HOUR for k in range(1, 5)]
+    again = await history(session, sim, symbol=BTC, type="1h", before=cursor, limit=4)
+    assert again == rows  # served from the page cache the second time
+    other = await history(session, sim, symbol="PERP_ETH_USDT", type="1h", before=cursor, limit=4)
+    assert {r["symbol"] for r in other} == {"PERP_ETH_USDT"}
     misaligned = await history(session, sim, symbol=BTC, type="1h", before=cursor + 1, limit=4)
     assert misaligned[0]["startTimestamp"] == cursor  # start < before, and cursor < cursor + 1
     assert rows == [row_of(c) for c in reversed(sim.candles(BTC, "1h", cursor - 4 * HOUR, cursor))]

@@ -54,7 +54,9 @@ def push(topic: KlineTopic, u: CandleUnits, send_ms: int, made_ms: int, trade_ms
 
 
 def final_push(topic: KlineTopic, u: CandleUnits, send_ms: int) -> str:
-    """The closing push: ``send_ms >= et``, ``data.ts == et``, values equal to the REST row."""
+    """The closing push: ``send_ms >= et``, ``data.ts == et``, values equal to the REST row.
+    ``tts`` (last trade) is a deterministic instant inside the candle, or ``st`` when it had no
+    trade (the real value would be an older trade's time; nothing should rely on it)."""
     last_trade = u.start_ms if u.is_zero else u.end_ms - 1 - u.volume % 1000
     return push(topic, u, send_ms, u.end_ms, last_trade)
 

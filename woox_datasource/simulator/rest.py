@@ -149,23 +149,27 @@ class _KlineQuery:
     now_ms: int
 
 
-def _history_page(q: _KlineQuery) -> list[CandleUnits]:
-    """Closed candles only; ``before`` wins over ``after`` (see the module docstring)."""
+def _history_range(q: _KlineQuery) -> tuple[int, int]:
+    """Indices of the page's candles: closed only; ``before`` wins over ``after`` (see the
+    module docstring). Empty when ``lo > hi``."""
     iv, first = q.interval, q.listing.first_index(q.interval)
     last_closed = iv.index_of(q.now_ms) - 1
     if q.before is not None:
         hi = min(last_closed, iv.index_of(q.before - 1))
-        lo = max(first, hi - q.limit + 1)
-    elif q.after is not None:
+        return max(first, hi - q.limit + 1), hi
+    if q.after is not None:
         lo = max(first, iv.index_of(q.after) + 1)
-        hi = min(last_closed, lo + q.limit - 1)
-    else:
-        hi = last_closed
-        lo = max(first, hi - q.limit + 1)
-    return q.listing.model.units_range(iv, lo, hi) if lo <= hi else []
+        return lo, min(last_closed, lo + q.limit - 1)
+    return max(first, last_closed - q.limit + 1), last_closed
 
 
-def _latest_page(q: _KlineQuery) -> list[CandleUnits]:
+def _rows(q: _KlineQuery, units: list[CandleUnits]) -> str:
+    """Rows newest first, joined, ready for the envelope."""
+    symbol, name = q.listing.model.symbol, q.interval.name
+    return ",".join([rest_row(symbol, name, u) for u in reversed(units)])
+
+
+def _latest_rows(q: _KlineQuery) -> str:
     """The forming candle (as it stands now) and the closed ones before it."""
     iv = q.interval
     current = iv.index_of(q.now_ms)
@@ -173,7 +177,12 @@ def _latest_page(q: _KlineQuery) -> list[CandleUnits]:
     units = q.listing.model.units_range(iv, lo, current) if lo <= current else []
     if units:
         units[-1] = units[-1].provisional(q.now_ms)
-    return units
+    return _rows(q, units)
+
+
+PAGE_CACHE_SIZE = 64
+"""Encoded history pages kept (closed candles never change): retries and repeated backfills of
+the same window cost a dict lookup instead of a thousand candles."""
 
 
 class RestApi:
@@ -192,6 +201,7 @@ class RestApi:
         self.faults = faults
         self.requests = requests
         self.limiter = limiter
+        self._pages: dict[tuple[str, str, int, int], str] = {}
 
     def install(self, app: web.Application) -> None:
         app.middlewares.append(self._middleware)
@@ -240,11 +250,8 @@ class RestApi:
         record.status = response.status
         return response
 
-    def _rows_response(self, body_rows: list[str]) -> web.Response:
-        text = (
-            f'{{"success":true,"data":{{"rows":[{",".join(body_rows)}]}},'
-            f'"timestamp":{self.clock.now_ms()}}}'
-        )
+    def _rows_response(self, rows: str) -> web.Response:
+        text = f'{{"success":true,"data":{{"rows":[{rows}]}},"timestamp":{self.clock.now_ms()}}}'
         return web.Response(text=text, content_type="application/json")
 
     def _kline_query(self, request: web.Request) -> _KlineQuery | web.Response:
@@ -269,21 +276,30 @@ class RestApi:
         clamped = min(limit or DEFAULT_LIMIT, MAX_LIMIT)
         return _KlineQuery(listing, INTERVALS[type_], before, after, clamped, self.clock.now_ms())
 
-    def _klines(
-        self, request: web.Request, select: Callable[[_KlineQuery], list[CandleUnits]]
-    ) -> web.Response:
+    def _klines(self, request: web.Request, rows: Callable[[_KlineQuery], str]) -> web.Response:
         query = self._kline_query(request)
         if isinstance(query, web.Response):
             return query
-        units = select(query)
-        symbol, name = query.listing.model.symbol, query.interval.name
-        return self._rows_response([rest_row(symbol, name, u) for u in reversed(units)])
+        return self._rows_response(rows(query))
+
+    def _history_rows(self, q: _KlineQuery) -> str:
+        lo, hi = _history_range(q)
+        if lo > hi:
+            return ""
+        key = (q.listing.model.symbol, q.interval.name, lo, hi)
+        body = self._pages.pop(key, None)
+        if body is None:
+            body = _rows(q, q.listing.model.units_range(q.interval, lo, hi))
+            if len(self._pages) >= PAGE_CACHE_SIZE:
+                del self._pages[next(iter(self._pages))]  # least recently used
+        self._pages[key] = body
+        return body
 
     async def kline_history(self, request: web.Request) -> web.Response:
-        return self._klines(request, _history_page)
+        return self._klines(request, self._history_rows)
 
     async def latest_klines(self, request: web.Request) -> web.Response:
-        return self._klines(request, _latest_page)
+        return self._klines(request, _latest_rows)
 
     async def instruments(self, _: web.Request) -> web.Response:
         rows = [instrument_row(listing) for listing in self.market.listings.values()]

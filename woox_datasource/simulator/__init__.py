@@ -16,6 +16,7 @@ from .intervals import REST_TYPES, WS_TYPES
 from .market import MarketClock, SimCandle
 from .records import RequestRecord, WsRecord
 from .server import WooXSimulator
+from .ws import WsStats
 
 __all__ = [
     "MALFORMED_KINDS",
@@ -29,4 +30,5 @@ __all__ = [
     "SimCandle",
     "WooXSimulator",
     "WsRecord",
+    "WsStats",
 ]

@@ -24,6 +24,7 @@ from host_stub.spec import (
     OHLCV,
     CandleEvent,
     DatasourceError,
+    DatasourceInfo,
     HistoryRequest,
     InvalidRequest,
     Market,
@@ -142,7 +143,7 @@ async def cmd_history(args: argparse.Namespace, plugin: LoadedPlugin, out: TextI
     now = int(time.time() * 1000)
     request = HistoryRequest(
         symbol=args.symbol,
-        interval=_interval(args.interval),
+        interval=interval_of(plugin, args.interval),
         start=parse_time_ms(args.start, now_ms=now),
         end=parse_time_ms(args.end, now_ms=now),
     )
@@ -168,7 +169,7 @@ async def cmd_stream(args: argparse.Namespace, plugin: LoadedPlugin, out: TextIO
     now = int(time.time() * 1000)
     config = StreamConfig(
         symbol=args.symbol,
-        interval=_interval(args.interval),
+        interval=interval_of(plugin, args.interval),
         backfill_from=now - parse_duration_ms(args.backfill) if args.backfill else None,
         finals_only=args.finals_only,
     )
@@ -223,10 +224,19 @@ async def cmd_demo(args: argparse.Namespace, plugin: LoadedPlugin, out: TextIO) 
     return await run_demo(args, plugin, out)
 
 
-def _interval(text: str) -> int:
-    from woox_datasource.timeframes import parse_interval
-
-    return parse_interval(text).interval
+def interval_of(plugin: LoadedPlugin, text: str) -> int:
+    """Seconds for ``text``: a number of seconds, or a label from the plugin's own timeframe
+    table (``datasource_info``), so the host needs to know nothing about any exchange."""
+    if text.isdigit():
+        return int(text)
+    info: DatasourceInfo = plugin.call("datasource_info")
+    labels = {tf.label: tf.interval for tf in info.timeframes}
+    if text not in labels:
+        raise UsageError(
+            f"unsupported interval {text!r}; {info.name} offers {', '.join(labels)} "
+            "(or give seconds, e.g. 3600)"
+        )
+    return labels[text]
 
 
 async def _aclose(iterator: AsyncIterator[Any]) -> None:

@@ -38,7 +38,8 @@ def test_module_entry_runs_the_cli() -> None:
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["history", "SPOT_BTC_USDT", "2m", "--start", "-1d"], "unsupported interval"),
+        (["history", "SPOT_BTC_USDT", "2m", "--start", "-1d"], "unsupported interval '2m'"),
+        (["history", "SPOT_BTC_USDT", "120", "--start", "-1d"], "120"),
         (["history", "SPOT_BTC_USDT", "1h", "--start", "yesterday"], "cannot read time"),
         (["history", "SPOT_BTC_USDT", "1h", "--start", "-1d", "--end", "-2d"], "reversed range"),
         (["history", "BTC_USDT", "1h", "--start", "-1d"], "SPOT_"),

@@ -70,6 +70,15 @@ class FillResult:
     """Sub-ranges history did not supply, in order."""
 
 
+def _same(a: OHLCV, b: OHLCV) -> bool:
+    """``a == b`` for two states of one candle (same symbol, interval and times), comparing
+    first what changes most: cheaper than attrs' tuple-building ``__eq__``."""
+    return (
+        a.volume == b.volume and a.close == b.close and a.high == b.high and a.low == b.low
+        and a.quote_volume == b.quote_volume and a.open == b.open
+    )  # fmt: skip
+
+
 class CandleTracker:
     """The finality/continuity state machine of one feed (see the module docstring)."""
 
@@ -114,7 +123,7 @@ class CandleTracker:
                     return STALE
                 if ts >= candle.close_time:
                     return self._finalize(candle)
-                if ts == self.live_ts and candle == live:
+                if ts == self.live_ts and _same(candle, live):
                     return DUPLICATE  # (a same state sent later is just a no-op update)
                 self.live = candle
                 self.live_ts = ts

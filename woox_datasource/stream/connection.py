@@ -65,7 +65,10 @@ class Connection:
         self._pending: dict[str, asyncio.Future[wire.CommandReply]] = {}
         self._req_ids = itertools.count(1)
         self.opened_at = loop.time()
-        self.last_rx = self.opened_at
+        self.rx = 0
+        """Frames received (any kind): the keep-alive watches it to detect silence."""
+        self._controls = 0
+        self._counted = self._counted_controls = 0
         self.reason: str | None = None
         self.ended = False
         self._closing = False
@@ -144,33 +147,32 @@ class Connection:
         ws = self._ws
         receive = ws.receive
         parse = wire.parse_stream_frame
-        stats = self._stats
-        clock = self._loop.time
         reason = "connection closed"
         try:
             while True:
                 msg = await receive()
-                self.last_rx = clock()
+                self.rx += 1
                 kind = msg.type
                 if kind is _TEXT or kind is _BINARY:
-                    stats.frames += 1
                     try:
                         frame = parse(msg.data)
                         if type(frame) is _KlinePush:
-                            stats.pushes += 1
                             self.on_push(frame)
-                        else:
-                            await self._control(frame)
+                            continue
+                        self._controls += 1
+                        await self._control(frame)
                     except wire.MalformedFrame as exc:
-                        stats.malformed += 1
+                        self._stats.malformed += 1
                         self._limiter.warning("malformed", "%s: ignored %s", self.name, exc)
                     except Exception:
                         log.exception("%s: error handling a frame (ignored)", self.name)
                 elif kind in _ENDED:
+                    self.rx -= 1
                     code = ws.close_code
                     reason = "server closed the connection" + (f" (code {code})" * bool(code))
                     break
                 elif kind is _ERROR:
+                    self.rx -= 1
                     reason = f"connection error: {ws.exception()!r}"
                     break
         except asyncio.CancelledError:
@@ -180,6 +182,13 @@ class Connection:
             reason = f"connection error: {exc!r}"
         finally:
             self._finish(reason)
+
+    def count(self) -> None:
+        """Move the reader's frame counts into the shared stats (kept apart on the hot path)."""
+        frames, controls = self.rx - self._counted, self._controls - self._counted_controls
+        self._counted, self._counted_controls = self.rx, self._controls
+        self._stats.frames += frames
+        self._stats.pushes += frames - controls
 
     async def _control(self, frame: wire.WsFrame) -> None:
         if type(frame) is wire.CommandReply:
@@ -202,6 +211,7 @@ class Connection:
         self.ended = True
         if self.reason is None:
             self.reason = reason
+        self.count()
         for future in self._pending.values():
             if not future.done():
                 future.set_exception(ConnectionLost(self.reason))
@@ -213,12 +223,20 @@ class Connection:
     # -- keep-alive ---------------------------------------------------------------------------
 
     async def _keep_alive(self) -> None:
+        """PING on schedule; declare the connection dead after ``silence_timeout_s`` without a
+        frame. The reader only counts frames (no clock read per frame); this task samples the
+        count often enough to detect silence within a quarter of the timeout."""
         opts = self._options
         clock = self._loop.time
+        check = opts.silence_timeout_s / 4
         next_ping = clock() + opts.ping_interval_s
+        seen, last_rx = self.rx, clock()
         while True:
             now = clock()
-            deadline = self.last_rx + opts.silence_timeout_s
+            if self.rx != seen:
+                seen, last_rx = self.rx, now
+                self.count()
+            deadline = last_rx + opts.silence_timeout_s
             if now >= deadline:
                 self._stats.silences += 1
                 why = f"no frame for {opts.silence_timeout_s:g} s (silent connection)"
@@ -232,7 +250,7 @@ class Connection:
                     return
                 self._stats.pings_sent += 1
                 next_ping = now + opts.ping_interval_s
-            await asyncio.sleep(max(0.0, min(next_ping, deadline) - now))
+            await asyncio.sleep(max(0.0, min(next_ping, deadline, now + check) - now))
 
     # -- closing ------------------------------------------------------------------------------
 

@@ -36,7 +36,7 @@ class _Pool:
         self.session = session
         self.ws_url = manager.ws_url
         self.options = manager.options
-        self.stats = manager.stats
+        self.stats = manager._stats
         self.limiter = manager.limiter
         self.budget = manager.budget
         self.backoff = manager.backoff
@@ -127,7 +127,7 @@ class StreamManager:
         self.ws_url = ws_url
         self.rest_factory = rest_factory
         self.options = options
-        self.stats = StreamStats()
+        self._stats = StreamStats()
         self.limiter = LogLimiter()
         self.rng = random.Random(options.seed)
         self.backoff = Backoff(options, self.rng)
@@ -136,6 +136,14 @@ class StreamManager:
         self._streams: dict[str, LiveStream] = {}
         self._ids = itertools.count(1)
         self._closed = False
+
+    @property
+    def stats(self) -> StreamStats:
+        """Counters of frames, faults, fills and more (live: read it any time)."""
+        for pool in self._pools.values():
+            for slot in pool.slots:
+                slot.count_frames()
+        return self._stats
 
     @property
     def streams(self) -> dict[str, LiveStream]:
@@ -169,7 +177,7 @@ class StreamManager:
             tf=tf,
             config=config,
             options=self.options,
-            stats=self.stats,
+            stats=self._stats,
             stop=self.stop,
         )
         if config.backfill_from is not None:

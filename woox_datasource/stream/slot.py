@@ -80,6 +80,11 @@ class Slot:
         """Topics that count against the connection's limit (wanted or still subscribed)."""
         return len(self.active.union(self.topics))
 
+    def count_frames(self) -> None:
+        for conn in (self.conn, self._spare):
+            if conn is not None:
+                conn.count()
+
     def has_room(self) -> bool:
         return self.accepting and self.load < wire.MAX_TOPICS_PER_CONNECTION
 

@@ -118,16 +118,10 @@ class Topic:
     # -- pushes -------------------------------------------------------------------------------
 
     def on_push(self, push: wire.KlinePush) -> None:
+        """Feed one push to the tracker and deliver the outcome (the hot path)."""
         if self._held is not None:
             self._hold(push)
-        elif self._apply(push):
-            self._held = [push]
-            self._fill_task = asyncio.get_running_loop().create_task(
-                self._fill(), name=f"woox-stream-fill-{self.name}"
-            )
-
-    def _apply(self, push: wire.KlinePush) -> bool:
-        """Feed one push to the tracker and deliver the outcome; True if a fill must run first."""
+            return
         code = self.tracker.on_push(push.candle, push.ts)
         if code == PROVISIONAL:
             event = candle_event(push.candle, False)
@@ -138,7 +132,11 @@ class Topic:
             for stream in self.streams:
                 stream.offer_final(event)
         elif code == FILL:
-            return True
+            self._held = [push]
+            if self._fill_task is None:
+                self._fill_task = asyncio.get_running_loop().create_task(
+                    self._fill(), name=f"woox-stream-fill-{self.name}"
+                )
         elif code == DUPLICATE:
             self._host.stats.duplicates += 1
         elif code == LATE:
@@ -150,7 +148,6 @@ class Topic:
             self._host.stats.stale += 1
         if self._frontier_waiters:
             self._wake_frontier()
-        return False
 
     def _hold(self, push: wire.KlinePush) -> None:
         """Keep a push until the fill is done."""
@@ -162,6 +159,16 @@ class Topic:
             self._host.stats.stale += 1
 
     async def _fill(self) -> None:
+        try:
+            await self._fill_held()
+        except Exception:  # a bug must not leave the topic holding pushes for ever
+            log.exception("%s: gap fill failed; dropping it", self.name)
+            self._held = None
+            self.tracker.pending = None
+        finally:
+            self._fill_task = None
+
+    async def _fill_held(self) -> None:
         tracker = self.tracker
         while True:
             fill = tracker.pending
@@ -191,11 +198,11 @@ class Topic:
             held, self._held = self._held, None
             assert held is not None
             for index, push in enumerate(held):
-                if self._apply(push):
-                    self._held = held[index:]
+                self.on_push(push)
+                if self._held is not None:  # that push needs another fill first
+                    self._held.extend(held[index + 1 :])
                     break
             if self._held is None:
-                self._fill_task = None
                 return
 
     # -- frontier (for streams catching up from history) ----------------------------------------

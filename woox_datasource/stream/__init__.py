@@ -5,6 +5,7 @@ Layout (each module holds one idea):
 * ``manager``: :class:`StreamManager`, streams in, topics shared, connections pooled per session;
 * ``slot``: one logical connection (up to 100 topics) kept subscribed across reconnects and
   make-before-break rotation, within the connection budget;
+* ``handover``: moving topics from a rotated-out connection to its replacement, in order;
 * ``connection``: one WebSocket, acks matched by id, PINGs, silence detection;
 * ``topic``: one (symbol, interval) shared by its streams, gap fills and fan-out;
 * ``candles``: the finality/continuity state machine (pure, exchange timestamps only);

@@ -212,3 +212,22 @@ async def test_closed_manager_refuses_new_streams() -> None:
         with pytest.raises(StreamFailed, match="closed"):
             await h.manager.start(h.session, StreamConfig(BTC, 60))
         assert isinstance(h.manager, StreamManager)
+
+
+async def test_backfill_joins_a_topic_that_is_already_live() -> None:
+    async with running() as h:
+        live = await h.manager.start(h.session, StreamConfig(BTC, 60))
+        await collect(live, n_finals(3))
+        start = h.sim.clock.now_ms() - 20 * MIN
+        late = await h.manager.start(h.session, StreamConfig(BTC, 60, backfill_from=start))
+        got, _ = await asyncio.gather(
+            collect(
+                late, lambda ev: bool(statuses(ev, StatusKind.BACKFILLED)) and len(finals(ev)) > 30
+            ),
+            collect(live, n_finals(5)),
+        )
+        assert_exact(h.sim, finals(got), "1m")
+        assert finals(got)[0].open_time == (start // MIN + 1) * MIN
+        assert [t for params in sent_commands(h.sim, "SUBSCRIBE") for t in params] == [
+            wire.kline_topic(BTC, "1m")
+        ]

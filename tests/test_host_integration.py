@@ -14,12 +14,18 @@ from host_stub.spec import (
     NetworkNotAllowed,
     StatusEvent,
     StatusKind,
+    Stream,
     StreamConfig,
 )
 from woox_datasource.simulator import WooXSimulator
 
 LOOPBACK = ["http://127.0.0.1:*/*", "ws://127.0.0.1:*/*"]
 MINUTE_MS = 60_000
+
+
+async def drain(stream: Stream) -> None:
+    async for _ in stream:
+        pass
 
 
 def woox() -> LoadedPlugin:
@@ -85,6 +91,25 @@ async def test_without_admitting_loopback_the_plugin_cannot_reach_the_simulator(
             assert info.value.plugin == "woox"
             assert sim.rest_url in info.value.url
             assert not sim.requests
+        finally:
+            await session.close()
+            plugin.call("configure", settings={})
+
+
+async def test_a_stream_the_policy_refuses_fails_instead_of_reconnecting_forever() -> None:
+    plugin = woox()
+    async with WooXSimulator() as sim:
+        plugin.call("configure", settings={"rest_url": sim.rest_url, "ws_url": sim.ws_url})
+        session = create_session(plugin.policy.extended(["http://127.0.0.1:*/*"]))  # no ws://
+        try:
+            stream = await plugin.call(
+                "start_stream", session=session, config=StreamConfig("SPOT_BTC_USDT", 60)
+            )
+            with pytest.raises(NetworkNotAllowed) as info:
+                await asyncio.wait_for(drain(stream), timeout=10)
+            assert info.value.url.startswith("ws://127.0.0.1:")
+            assert sim.connections_opened == 0
+            await plugin.call("stop_stream", stream_id=stream.id)
         finally:
             await session.close()
             plugin.call("configure", settings={})

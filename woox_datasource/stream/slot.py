@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import aiohttp
 
-from host_stub.spec import StreamFailed, UnknownSymbol
+from host_stub.spec import NetworkNotAllowed, StreamFailed, UnknownSymbol
 from woox_datasource import wire
 from woox_datasource.stream.connection import Connection, ConnectionLost
 from woox_datasource.stream.handover import Handover
@@ -56,6 +56,15 @@ def _chunks(names: Sequence[str], size: int = wire.MAX_TOPICS_PER_SUBSCRIBE) -> 
 
 
 _CONNECT_ERRORS = (OSError, aiohttp.ClientError, TimeoutError, ConnectionLost)
+
+
+def brief(exc: BaseException) -> str:
+    """A one-line reason for a status event: ``HTTP 503`` for a refused handshake, else the
+    exception's type and message, never a multi-line repr of request headers."""
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return f"HTTP {exc.status} {exc.message}".strip()
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text[:160]}" if text else type(exc).__name__
 
 
 class Slot:
@@ -135,9 +144,13 @@ class Slot:
                         "keep it open until the stream is stopped"
                     ))  # fmt: skip
                     break
+                except NetworkNotAllowed as exc:
+                    # Policy, not weather: retrying cannot help, so the streams fail with it.
+                    self._fail_all(exc)
+                    break
                 except _CONNECT_ERRORS as exc:
                     host.stats.connect_failures += 1
-                    self._notify_lost(f"connecting failed ({exc!r}); retry {attempt}")
+                    self._notify_lost(f"connecting failed ({brief(exc)}); retry {attempt}")
                     continue
                 reason, lived = await self._serve(conn)
                 if not self.topics:

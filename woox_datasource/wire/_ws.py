@@ -269,66 +269,136 @@ def parse_ws_frame(frame: str | bytes) -> WsFrame:
     raise MalformedFrame(f"unknown frame shape (keys {sorted(doc)[:8]})", frame)
 
 
-# --- added by stream helper ---
-# A leaner twin of parse_ws_frame for the live stream's hot path (same results, same errors).
+# --- the live stream's hot path ---
+# A leaner twin of parse_ws_frame for the live stream (same results, same errors).
 from decimal import Decimal  # noqa: E402
 
 from woox_datasource.wire._candles import _SETTERS  # noqa: E402  (OHLCV's slot setters)
 
 _new_record = object.__new__
 _ZERO_DECIMAL: Final = Decimal(0)
-_KLINE_PUSH_SETTERS: Final = tuple(
+if tuple(a.name for a in attrs.fields(KlinePush)) != (
+    "topic", "ts", "candle", "generated_ts", "last_trade_ts"
+):  # fmt: skip  # pragma: no cover
+    raise ImportError("KlinePush changed its fields; update parse_stream_frame")
+_set_topic, _set_ts, _set_candle, _set_generated, _set_trade = (
     KlinePush.__dict__[field.name].__set__ for field in attrs.fields(KlinePush)
 )
-_OHLCV_INIT = OHLCV
 
 
-def _fill_push(topic: str, ts: int, candle: OHLCV, data: dict[str, Any]) -> KlinePush:
-    push: KlinePush = _new_record(KlinePush)
-    set_topic, set_ts, set_candle, set_generated, set_trade = _KLINE_PUSH_SETTERS
-    set_topic(push, topic)
-    set_ts(push, ts)
-    set_candle(push, candle)
-    set_generated(push, _optional_ms(data.get("ts")))
-    set_trade(push, _optional_ms(data.get("tts")))
-    return push
+def _unusable(_record: object, _value: object) -> None:  # pragma: no cover
+    raise AssertionError("OHLCV is built through its constructor")
+
+
+(_set_symbol, _set_interval, _set_open_time, _set_close_time, _set_open, _set_high, _set_low,
+ _set_close, _set_volume, _set_quote) = _SETTERS or (_unusable,) * 10  # fmt: skip
+_FILL_SLOTS: Final = _SETTERS is not None
+_NEVER: Final = object()
+"""Equal to nothing: the 'previous push' of a topic before its first one."""
+_NO_PUSH: Final = (_NEVER,) * 10
+_last: dict[str, list[Any]] = {}
+"""Kline topic -> [symbol, interval, ws_type, fields, candle] of its last push that took the
+fast path: ``fields`` as read from the wire, ``candle`` what they became. Bounded like _topics."""
+
+
+def _first_push(topic: str) -> list[Any]:
+    symbol, tf = _topics[topic]  # (KeyError: a topic parse_ws_frame has not vetted yet)
+    if len(_last) >= _MAX_MEMO:
+        _last.clear()
+    last = _last[topic] = [symbol, tf.interval, tf.ws_type, _NO_PUSH, None]
+    return last
 
 
 def parse_stream_frame(frame: str | bytes) -> WsFrame:
     """:func:`parse_ws_frame`, faster on well-formed kline pushes (the live stream's hot path).
 
-    The fields that change with every push (close, volume, amount) become Decimals directly
-    rather than through the shared memo, which they would only churn; the records are filled
-    slot by slot (their classes have no validators or hooks to skip, which the import-time
+    A topic's pushes mostly repeat its previous values (the open always, high and low nearly
+    always, everything on a quiet market), so each topic remembers its last push: a field sent
+    with exactly the same string reuses that push's Decimal, which was checked then, and only
+    changed fields are parsed and checked (prices against each other, amounts finite and not
+    negative; a new open or close must lie in [low, high], which bounds it too). Records are
+    filled slot by slot (their classes have no validators or hooks to skip, which the import-time
     checks of the slot setters guarantee). Anything the fast path does not vouch for is parsed
     again by :func:`parse_ws_frame`, so results and errors are exactly that function's."""
     try:
         doc = loads(frame)
         topic = doc["topic"]
-        symbol, tf = _topics[topic]
+        last = _last.get(topic) or _first_push(topic)
+        symbol, interval, ws_type, before, previous = last
         data = doc["data"]
         ts = doc["ts"]
-        st, et, o, h, low, c, v, a, s, t = _push_fields(data)
-        memo = _prices
-        if len(memo) > _MAX_MEMO:
-            memo.clear()
-        if type(c) is not str or type(v) is not str or type(a) is not str:
+        fields = _push_fields(data)
+        st, et, o, h, low, c, v, a, s, t = fields
+        _, _, was_o, was_h, was_low, was_c, was_v, was_a, _, _ = before
+        # Unrolled field by field on purpose (a helper call each would cost what the memo
+        # saves). A value equal to the previous string is that string; anything but a string
+        # is left to the reference parser.
+        if o == was_o:
+            o = previous.open
+        elif type(o) is str:
+            o = Decimal(o)
+        else:
             raise TypeError
-        o, h, low = memo[o], memo[h], memo[low]
-        c, v, a = Decimal(c), Decimal(v), Decimal(a)
+        if h == was_h:
+            h = previous.high
+        elif type(h) is str and (h := Decimal(h)).is_finite():
+            pass
+        else:
+            raise TypeError
+        if low == was_low:
+            low = previous.low
+        elif type(low) is str and (low := Decimal(low)) >= _ZERO_DECIMAL:
+            pass
+        else:
+            raise TypeError
+        if c == was_c:
+            c = previous.close
+        elif type(c) is str:
+            c = Decimal(c)
+        else:
+            raise TypeError
+        if v == was_v:
+            v = previous.volume
+        elif type(v) is str and (v := Decimal(v)).is_finite() and v >= _ZERO_DECIMAL:
+            pass
+        else:
+            raise TypeError
+        if a == was_a:
+            a = previous.quote_volume
+        elif type(a) is str and (a := Decimal(a)).is_finite() and a >= _ZERO_DECIMAL:
+            pass
+        else:
+            raise TypeError
         ok = (
-            type(ts) is int and s == symbol and t == tf.ws_type and type(st) is int
+            type(ts) is int and s == symbol and t == ws_type and type(st) is int
             and type(et) is int and st < et and low <= o <= h and low <= c <= h
-            and v.is_finite() and a.is_finite() and v >= _ZERO_DECIMAL and a >= _ZERO_DECIMAL
         )  # fmt: skip
     except (KeyError, TypeError, ValueError, ArithmeticError):
         ok = False
     if not ok:
         return parse_ws_frame(frame)
-    if _SETTERS is None:
-        candle = _OHLCV_INIT(symbol, tf.interval, st, et, o, h, low, c, v, a)
-    else:
+    if _FILL_SLOTS:
         candle = _new_record(OHLCV)
-        for set_slot, value in zip(_SETTERS, (symbol, tf.interval, st, et, o, h, low, c, v, a)):  # noqa: B905
-            set_slot(candle, value)
-    return _fill_push(topic, ts, candle, data)
+        _set_symbol(candle, symbol)
+        _set_interval(candle, interval)
+        _set_open_time(candle, st)
+        _set_close_time(candle, et)
+        _set_open(candle, o)
+        _set_high(candle, h)
+        _set_low(candle, low)
+        _set_close(candle, c)
+        _set_volume(candle, v)
+        _set_quote(candle, a)
+    else:  # pragma: no cover
+        candle = OHLCV(symbol, interval, st, et, o, h, low, c, v, a)
+    last[3] = fields
+    last[4] = candle
+    push: KlinePush = _new_record(KlinePush)
+    _set_topic(push, topic)
+    _set_ts(push, ts)
+    _set_candle(push, candle)
+    made = data.get("ts")
+    _set_generated(push, made if type(made) is int else None)
+    made = data.get("tts")
+    _set_trade(push, made if type(made) is int else None)
+    return push

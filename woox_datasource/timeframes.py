@@ -141,24 +141,21 @@ def parse_interval(value: int | str) -> Timeframe:
 
 def for_history(interval: int | str) -> Timeframe:
     """The timeframe for REST history, or :class:`InvalidRequest` if WOO X serves it live only."""
-    tf = parse_interval(interval)
-    if not tf.history:
-        history = tuple(t for t in TIMEFRAMES if t.history)
-        raise InvalidRequest(
-            f"interval {tf.interval} ({tf.label}) is available live only, not as history; "
-            f"history intervals: {_supported(history)}"
-        )
-    return tf
+    return _served(interval, "history", "available live only, not as history")
 
 
 def for_live(interval: int | str) -> Timeframe:
     """The timeframe for the WebSocket, or :class:`InvalidRequest` if WOO X has no live feed."""
+    return _served(interval, "live", "available as history only, not live")
+
+
+def _served(interval: int | str, feed: str, refusal: str) -> Timeframe:
     tf = parse_interval(interval)
-    if not tf.live:
-        live = tuple(t for t in TIMEFRAMES if t.live)
+    if not getattr(tf, feed):
+        offered = tuple(t for t in TIMEFRAMES if getattr(t, feed))
         raise InvalidRequest(
-            f"interval {tf.interval} ({tf.label}) is available as history only, not live; "
-            f"live intervals: {_supported(live)}"
+            f"interval {tf.interval} ({tf.label}) is {refusal}; "
+            f"{feed} intervals: {_supported(offered)}"
         )
     return tf
 

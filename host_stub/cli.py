@@ -173,7 +173,7 @@ async def cmd_stream(args: argparse.Namespace, plugin: LoadedPlugin, out: TextIO
         backfill_from=now - parse_duration_ms(args.backfill) if args.backfill else None,
         finals_only=args.finals_only,
     )
-    writer = output.CandleWriter(out, args.format, extra_column="final")
+    writer = output.CandleWriter(out, args.format, with_final=True)
     async with plugin_session(plugin, settings_from(args), args.allow) as session:
         await run_stream(plugin, session, config, writer, seconds=args.for_seconds)
     return 0
@@ -196,7 +196,7 @@ async def run_stream(
             async with asyncio.timeout(seconds):
                 async for event in stream:
                     if isinstance(event, CandleEvent):
-                        writer.write([event.candle], "final" if event.final else "")
+                        writer.write([event.candle], event.final)
                         writer.finish()
                     else:
                         print_status(event)

@@ -66,38 +66,41 @@ def candle_json(c: OHLCV, **extra: object) -> str:
 
 
 class CandleWriter:
-    """Writes candle batches to ``out`` in one of :data:`FORMATS`."""
+    """Writes candle batches to ``out`` in one of :data:`FORMATS`.
 
-    def __init__(self, out: TextIO, fmt: str, *, extra_column: str | None = None) -> None:
+    With ``with_final`` (live streams) each candle carries whether it is final: a ``final``
+    column holding ``final`` or nothing in table and csv, a boolean ``final`` in jsonl."""
+
+    def __init__(self, out: TextIO, fmt: str, *, with_final: bool = False) -> None:
         self._out = out
         self._fmt = fmt
-        self._extra = extra_column
+        self._with_final = with_final
         self._csv = csv.writer(out, lineterminator="\n") if fmt == "csv" else None
+        self._widths = _TABLE_WIDTHS + ((5,) if with_final else ())
         self._header_done = False
 
     def _header(self) -> None:
         if self._header_done:
             return
         self._header_done = True
-        names = _CANDLE_FIELDS + ((self._extra,) if self._extra else ())
+        names = _CANDLE_FIELDS + (("final",) if self._with_final else ())
         if self._csv is not None:
             self._csv.writerow(names)
         elif self._fmt == "table":
-            widths = _TABLE_WIDTHS + ((6,) if self._extra else ())
-            self._out.write(_table_line(names, widths) + "\n")
+            self._out.write(_table_line(names, self._widths) + "\n")
 
-    def write(self, candles: Sequence[OHLCV], extra: str | None = None) -> None:
+    def write(self, candles: Sequence[OHLCV], final: bool = False) -> None:
         self._header()
         if self._fmt == "jsonl":
-            add = {self._extra: extra} if self._extra else {}
+            add = {"final": final} if self._with_final else {}
             self._out.write("".join(candle_json(c, **add) + "\n" for c in candles))
             return
-        rows = [candle_row(c) + ((extra or "",) if self._extra else ()) for c in candles]
+        mark = (("final" if final else ""),) if self._with_final else ()
+        rows = [candle_row(c) + mark for c in candles]
         if self._csv is not None:
             self._csv.writerows(rows)
         else:
-            widths = _TABLE_WIDTHS + ((6,) if self._extra else ())
-            self._out.write("".join(_table_line(r, widths) + "\n" for r in rows))
+            self._out.write("".join(_table_line(r, self._widths) + "\n" for r in rows))
 
     def finish(self) -> None:
         self._header()

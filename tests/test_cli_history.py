@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import itertools
 import json
 import sys
 from pathlib import Path
@@ -125,3 +126,35 @@ async def test_markets_filters_by_kind() -> None:
         rows = list(csv.DictReader(io.StringIO(out)))
         assert rows
         assert all(r["kind"] == "perp" and r["symbol"].startswith("PERP_") for r in rows)
+
+
+async def test_stream_prints_live_finals_equal_to_history_then_stops_by_itself() -> None:
+    async with WooXSimulator(speed=120.0) as sim:
+        code, out, err = await woox_host(
+            "stream",
+            "SPOT_ETH_USDT",
+            "1m",
+            "--finals-only",
+            "--backfill",
+            "5m",
+            "--for",
+            "4",
+            "--format",
+            "jsonl",
+            "--ws-url",
+            sim.ws_url,
+            "--allow",
+            "ws://127.0.0.1:*/*",
+            *allow(sim),
+        )
+        assert code == 0, err
+        events = [json.loads(line) for line in out.splitlines()]
+        assert len(events) >= 5  # backfill, then a final every half second of market time
+        assert all(e["final"] is True for e in events)
+        opens = [e["open_time"] for e in events]
+        assert all(b - a == 60_000 for a, b in itertools.pairwise(opens))
+        truth = sim.candles("SPOT_ETH_USDT", "1m", opens[0], opens[-1] + 1)
+        assert [e["close"] for e in events] == [t.close for t in truth]
+        assert [e["quote_volume"] for e in events] == [t.amount for t in truth]
+        assert "[connected] SPOT_ETH_USDT 60s" in err
+        assert "[backfilled]" in err

@@ -31,6 +31,7 @@ from host_stub.spec import (
     NetworkNotAllowed,
     StatusEvent,
     StreamConfig,
+    StreamEvent,
     UnknownSymbol,
 )
 from host_stub.times import TimeSyntaxError, format_ms, parse_duration_ms, parse_time_ms
@@ -186,10 +187,10 @@ async def run_stream(
     writer: output.CandleWriter,
     *,
     seconds: float | None,
-    on_status: Callable[[StatusEvent], None] | None = None,
+    on_event: Callable[[StreamEvent], None] | None = None,
 ) -> None:
     """Print a stream's candles to ``writer`` and its status events to stderr, for ``seconds``
-    (or until interrupted), then stop it."""
+    (or until interrupted), then stop it. ``on_event`` sees every event too (the demo counts)."""
     stream = await plugin.call("start_stream", session=session, config=config)
     try:
         with contextlib.suppress(TimeoutError):
@@ -200,8 +201,8 @@ async def run_stream(
                         writer.finish()
                     else:
                         print_status(event)
-                        if on_status is not None:
-                            on_status(event)
+                    if on_event is not None:
+                        on_event(event)
     finally:
         await plugin.call("stop_stream", stream_id=stream.id)
 

@@ -20,7 +20,7 @@ from typing import TextIO
 import aiohttp
 
 from host_stub import output
-from host_stub.cli import plugin_session, print_status
+from host_stub.cli import plugin_session, run_stream
 from host_stub.loader import LoadedPlugin
 from host_stub.spec import (
     OHLCV,
@@ -29,6 +29,7 @@ from host_stub.spec import (
     Market,
     StatusKind,
     StreamConfig,
+    StreamEvent,
 )
 from woox_datasource.simulator import WooXSimulator
 
@@ -96,24 +97,19 @@ async def _stream_with_faults(
         sim.refuse_connections(2.0)
         await sim.drop_connections()
 
-    stream = await plugin.call("start_stream", session=session, config=config)
+    def count(event: StreamEvent) -> None:
+        if isinstance(event, CandleEvent):
+            finals.append(event.candle)
+        else:
+            kinds.append(event.kind)
+
     faults = asyncio.create_task(chaos())
     try:
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(args.seconds):
-                async for event in stream:
-                    if isinstance(event, CandleEvent):
-                        finals.append(event.candle)
-                        writer.write([event.candle])
-                        writer.finish()
-                    else:
-                        kinds.append(event.kind)
-                        print_status(event)
+        await run_stream(plugin, session, config, writer, seconds=args.seconds, on_event=count)
     finally:
         faults.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await faults
-        await plugin.call("stop_stream", stream_id=stream.id)
     return finals, kinds
 
 

@@ -27,6 +27,7 @@ from host_stub.spec import (
     CandleEvent,
     HistoryRequest,
     Market,
+    StatusEvent,
     StatusKind,
     StreamConfig,
     StreamEvent,
@@ -100,7 +101,7 @@ async def _stream_with_faults(
     def count(event: StreamEvent) -> None:
         if isinstance(event, CandleEvent):
             finals.append(event.candle)
-        else:
+        elif isinstance(event, StatusEvent):
             kinds.append(event.kind)
 
     faults = asyncio.create_task(chaos())

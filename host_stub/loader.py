@@ -38,6 +38,8 @@ class Manifest:
     entry_point: str
     network_targets: tuple[str, ...]
     capabilities: dict[str, bool] = attrs.field(eq=False)
+    channels: tuple[spec.Channel, ...] = ()
+    """The live channels the plugin declares (``[capabilities] channels``)."""
 
     @classmethod
     def parse(cls, text: str, *, source: str) -> Manifest:
@@ -58,11 +60,31 @@ class Manifest:
         if not isinstance(targets, list) or not all(isinstance(t, str) for t in targets):
             raise PluginLoadError(f"{source} needs [network] targets as a list of URL patterns")
         capabilities = raw.get("capabilities", {})
-        if not isinstance(capabilities, dict) or not all(
-            isinstance(v, bool) for v in capabilities.values()
-        ):
-            raise PluginLoadError(f"{source}: [capabilities] must map names to true/false")
-        return cls(**fields, network_targets=tuple(targets), capabilities=dict(capabilities))
+        if not isinstance(capabilities, dict):
+            raise PluginLoadError(f"{source}: [capabilities] must be a table")
+        capabilities = dict(capabilities)
+        channels = _channels(capabilities.pop("channels", []), source)
+        if not all(isinstance(v, bool) for v in capabilities.values()):
+            raise PluginLoadError(
+                f"{source}: [capabilities] must map names to true/false (and channels to a list)"
+            )
+        return cls(
+            **fields,
+            network_targets=tuple(targets),
+            capabilities=capabilities,
+            channels=channels,
+        )
+
+
+def _channels(value: object, source: str) -> tuple[spec.Channel, ...]:
+    known = ", ".join(spec.Channel)
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise PluginLoadError(f"{source}: [capabilities] channels must be a list of: {known}")
+    names = {c.value for c in spec.Channel}
+    unknown = [v for v in value if v not in names]
+    if unknown:
+        raise PluginLoadError(f"{source}: unknown channel(s) {unknown!r}; channels are: {known}")
+    return tuple(spec.Channel(v) for v in value)
 
 
 @attrs.frozen

@@ -22,14 +22,23 @@ Conventions every hook follows:
 * Prices and volumes are :class:`decimal.Decimal` holding exactly the digits the exchange sent.
 * ``session`` is an :class:`aiohttp.ClientSession` owned by the host, which enforces the plugin's
   declared network targets. A plugin never creates a session of its own and never closes this one.
+* Every event's ``time`` is the exchange's own timestamp (ms), never the local clock.
+
+Contract v2 adds every public market-data channel to the one ``start_stream`` hook: a
+:class:`StreamConfig` names its :class:`Channel`, :attr:`DatasourceInfo.channels` says which
+channels a plugin serves (and for which market kinds), and each channel yields its own event
+records. ``StreamConfig(symbol, interval)`` still means candles, so a v1 host keeps working.
+:class:`OrderBook` is the reference meaning of a :class:`BookEvent`; this module stays importable
+with only ``pluggy`` and ``attrs`` so that a third-party host can vendor it whole.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
+from bisect import bisect_left, insort
+from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping, Sequence
 from decimal import Decimal
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Final, Protocol, runtime_checkable
 
 import attrs
 import pluggy
@@ -156,12 +165,20 @@ class OHLCV:
     """Traded value in the quote asset."""
 
 
-def _check_interval(_: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if not MIN_INTERVAL <= value <= MAX_INTERVAL:
+def _require_interval(name: str, value: object) -> None:
+    if (
+        not isinstance(value, int)
+        or isinstance(value, bool)
+        or not (MIN_INTERVAL <= value <= MAX_INTERVAL)
+    ):
         raise InvalidRequest(
-            f"{attribute.name} must be seconds between {MIN_INTERVAL} and {MAX_INTERVAL}, "
+            f"{name} must be integer seconds between {MIN_INTERVAL} and {MAX_INTERVAL}, "
             f"got {value!r}"
         )
+
+
+def _check_interval(_: object, attribute: attrs.Attribute[int], value: int) -> None:
+    _require_interval(attribute.name, value)
 
 
 @attrs.frozen
@@ -184,18 +201,115 @@ class HistoryRequest:
             raise InvalidRequest(f"start must be epoch milliseconds >= 0, got {self.start}")
 
 
+class Channel(enum.StrEnum):
+    """A kind of live market data, named in :attr:`StreamConfig.channel`. A plugin lists the ones
+    it serves in :attr:`DatasourceInfo.channels`; a host never needs a new hook for a new kind."""
+
+    CANDLES = "candles"
+    """OHLCV candles at an interval: :class:`CandleEvent`, provisional then final."""
+    TRADES = "trades"
+    """Every public trade, in exchange-time order, exactly once: :class:`TradeEvent`."""
+    BBO = "bbo"
+    """Best bid and offer, newest wins: :class:`QuoteEvent`."""
+    TICKER = "ticker"
+    """Rolling 24 h statistics, newest wins: :class:`TickerEvent`."""
+    BOOK = "book"
+    """The order book to ``depth`` levels per side: :class:`BookEvent` (see :class:`OrderBook`)."""
+    MARK_PRICE = "mark_price"
+    """A perpetual's mark price, newest wins: :class:`PriceEvent`."""
+    INDEX_PRICE = "index_price"
+    """The index price of a market, newest wins: :class:`PriceEvent`."""
+    FUNDING = "funding"
+    """A perpetual's estimated next funding rate, newest wins: :class:`FundingEvent`."""
+    OPEN_INTEREST = "open_interest"
+    """A perpetual's open interest, newest wins: :class:`OpenInterestEvent`."""
+
+
+BOOK_DEPTHS: Final = (50, 200, 500)
+"""The book depths a :class:`StreamConfig` may ask for (levels per side)."""
+DEFAULT_BOOK_DEPTH: Final = 50
+
+# Which channels take which option; everything else refuses it (see StreamConfig).
+_TAKES: Final[Mapping[str, frozenset[Channel]]] = {
+    "interval": frozenset({Channel.CANDLES}),
+    "depth": frozenset({Channel.BOOK}),
+    "rpi": frozenset({Channel.BOOK, Channel.BBO}),
+    "backfill_from": frozenset({Channel.CANDLES, Channel.TRADES}),
+    "finals_only": frozenset({Channel.CANDLES}),
+}
+
+
+def _to_channel(value: Channel | str) -> Channel:
+    try:
+        return Channel(value)
+    except ValueError:
+        raise InvalidRequest(f"unknown channel {value!r}; channels: {', '.join(Channel)}") from None
+
+
 @attrs.frozen
 class StreamConfig:
-    """Ask for live candles of ``symbol`` at ``interval`` seconds.
+    """Ask for a live stream of ``channel`` for ``symbol``.
 
-    ``backfill_from`` (ms) means what a history ``start`` means: the first final candle delivered
-    is the first one opening at or after it; history arrives first, then live, with no hole and no
-    duplicate at the seam. ``finals_only`` suppresses provisional updates."""
+    ``StreamConfig(symbol, interval)`` asks for candles, as in contract v1. Each option belongs to
+    the channels where it means something, and any other combination is an
+    :class:`InvalidRequest` naming the field and what the channel accepts:
+
+    * ``interval`` (seconds): required for ``candles``, refused elsewhere.
+    * ``depth``: ``book`` only; one of :data:`BOOK_DEPTHS`, default 50 (filled in, so a book
+      config always carries its depth).
+    * ``rpi``: ``book`` and ``bbo`` only; the book including Retail Price Improvement orders, a
+      different book that is never mixed with the plain one.
+    * ``backfill_from`` (ms): ``candles`` and ``trades``; means what a history ``start`` means:
+      the recent past from there arrives first, then live, with no hole and no duplicate at the
+      seam (candles: the first final candle opening at or after it).
+    * ``finals_only``: ``candles`` only; suppresses provisional updates."""
 
     symbol: str
-    interval: int = attrs.field(validator=_check_interval)
-    backfill_from: int | None = None
-    finals_only: bool = False
+    interval: int | None = None
+    channel: Channel = attrs.field(default=Channel.CANDLES, converter=_to_channel, kw_only=True)
+    depth: int | None = attrs.field(default=None, kw_only=True)
+    rpi: bool = attrs.field(default=False, kw_only=True)
+    backfill_from: int | None = attrs.field(default=None, kw_only=True)
+    finals_only: bool = attrs.field(default=False, kw_only=True)
+
+    def __attrs_post_init__(self) -> None:
+        channel = self.channel
+        given = {
+            "interval": self.interval is not None,
+            "depth": self.depth is not None,
+            "rpi": self.rpi is not False,
+            "backfill_from": self.backfill_from is not None,
+            "finals_only": self.finals_only is not False,
+        }
+        for name, present in given.items():
+            if present and channel not in _TAKES[name]:
+                takers = " and ".join(sorted(_TAKES[name]))
+                raise InvalidRequest(
+                    f"{name}={getattr(self, name)!r} does not apply to the {channel} channel: "
+                    f"only {takers} take{'s' * (len(_TAKES[name]) == 1)} {name}"
+                )
+        if channel is Channel.CANDLES:
+            if self.interval is None:
+                raise InvalidRequest(
+                    f"the candles channel needs an interval: seconds between {MIN_INTERVAL} and "
+                    f"{MAX_INTERVAL}, e.g. StreamConfig(symbol, 60)"
+                )
+            _require_interval("interval", self.interval)
+        if channel is Channel.BOOK:
+            if self.depth is None:
+                object.__setattr__(self, "depth", DEFAULT_BOOK_DEPTH)
+            elif type(self.depth) is not int or self.depth not in BOOK_DEPTHS:
+                raise InvalidRequest(
+                    f"depth={self.depth!r} is not a book depth: the book channel accepts "
+                    f"{', '.join(map(str, BOOK_DEPTHS))} levels per side "
+                    f"(default {DEFAULT_BOOK_DEPTH})"
+                )
+        for name in ("rpi", "finals_only"):
+            if type(getattr(self, name)) is not bool:
+                raise InvalidRequest(f"{name} must be True or False, got {getattr(self, name)!r}")
+        backfill = self.backfill_from
+        if backfill is not None and (type(backfill) is not int or backfill < 0):
+            raise InvalidRequest(f"backfill_from must be epoch milliseconds >= 0, got {backfill!r}")
 
 
 @attrs.frozen
@@ -227,12 +341,29 @@ class TimeframeInfo:
 
 
 @attrs.frozen
+class ChannelInfo:
+    """One channel a plugin serves: for which market ``kinds``, at which book ``depths`` (empty
+    outside ``book``), whether a ``backfill_from`` can be served, and whether an ``rpi`` variant
+    exists."""
+
+    channel: Channel
+    kinds: tuple[MarketKind, ...]
+    depths: tuple[int, ...] = ()
+    backfill: bool = False
+    rpi: bool = False
+
+
+@attrs.frozen
 class DatasourceInfo:
+    """What a plugin is and serves. ``channels`` lists the live channels :func:`start_stream`
+    accepts (a channel not listed is refused with :class:`InvalidRequest`)."""
+
     id: str
     name: str
     version: str
     timeframes: tuple[TimeframeInfo, ...]
     streaming: bool
+    channels: tuple[ChannelInfo, ...] = ()
 
 
 # --------------------------------------------------------------------------------------------
@@ -249,6 +380,235 @@ class CandleEvent:
     final: bool
 
 
+class Side(enum.StrEnum):
+    """The taker's side of a trade: ``BUY`` lifted an offer, ``SELL`` hit a bid."""
+
+    BUY = "buy"
+    SELL = "sell"
+
+
+@attrs.frozen
+class Trade:
+    """One public trade. ``side`` is the taker side; ``external`` is True for trades the exchange
+    aggregates from other venues, so a host can show the exchange's own trades only."""
+
+    symbol: str
+    time: int
+    price: Decimal
+    size: Decimal
+    """In the base asset."""
+    side: Side
+    external: bool = False
+
+
+@attrs.frozen
+class TradeEvent:
+    """A trade on the ``trades`` channel: exchange-time order, each trade exactly once (a window
+    that could not be recovered is a ``gap_unfillable`` :class:`StatusEvent` with its bounds)."""
+
+    trade: Trade
+
+
+@attrs.frozen
+class QuoteEvent:
+    """Best bid and offer (``bbo``). A side with no orders has ``None`` price and size."""
+
+    symbol: str
+    time: int
+    bid_price: Decimal | None
+    bid_size: Decimal | None
+    ask_price: Decimal | None
+    ask_size: Decimal | None
+
+
+@attrs.frozen
+class TickerEvent:
+    """Rolling 24 h statistics (``ticker``): ``volume`` in the base asset, ``quote_volume`` in the
+    quote asset, ``trades`` the number of trades."""
+
+    symbol: str
+    time: int
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: Decimal
+    quote_volume: Decimal
+    trades: int
+
+
+@attrs.frozen
+class PriceEvent:
+    """A mark or index price; ``channel`` says which (``mark_price`` or ``index_price``).
+    ``symbol`` is the symbol the stream was asked for, even where the exchange publishes the
+    index under another one."""
+
+    channel: Channel
+    symbol: str
+    time: int
+    price: Decimal
+
+
+@attrs.frozen
+class FundingEvent:
+    """The estimated funding rate (a fraction per funding interval) of the settlement at
+    ``next_funding_time`` (ms)."""
+
+    symbol: str
+    time: int
+    rate: Decimal
+    next_funding_time: int
+
+
+@attrs.frozen
+class OpenInterestEvent:
+    """A perpetual's open interest."""
+
+    symbol: str
+    time: int
+    open_interest: Decimal
+
+
+Level = tuple[Decimal, Decimal]
+"""One book level: (price, size)."""
+
+
+@attrs.frozen
+class BookEvent:
+    """A change of the order book (``book``), to be applied as :meth:`OrderBook.apply` does.
+
+    ``snapshot=True`` replaces the whole book with ``bids`` and ``asks``; ``snapshot=False`` sets
+    each listed price's size, a size of 0 deleting that price. After every event the consumer's
+    book is exactly the exchange's top-``depth`` book as of ``time``. Levels are
+    ``(price, size)`` pairs; their order carries no meaning."""
+
+    symbol: str
+    depth: int
+    time: int
+    snapshot: bool
+    bids: tuple[Level, ...]
+    asks: tuple[Level, ...]
+
+
+class OrderBook:
+    """The reference meaning of :class:`BookEvent`: ``apply`` every event of a ``book`` stream in
+    order, and this holds the exchange's top-``depth`` book as of :attr:`time`.
+
+    A snapshot replaces the book; a delta sets each listed price's size (0 deletes it); then each
+    side keeps its best ``depth`` levels. Prices are exact :class:`~decimal.Decimal` keys, so
+    ``"0.00020"`` and ``"0.0002"`` are one price. ``depth`` and ``symbol`` are fixed by the first
+    event unless given; an event for another symbol or depth, a delta before any snapshot, or a
+    negative size is a :class:`ValueError` (a host mixing up its streams), never a silently wrong
+    book. Small and self-contained, so a host can vendor it with the rest of this module; the
+    WOO X plugin keeps its own books with this same class."""
+
+    __slots__ = ("_ask_prices", "_asks", "_bid_prices", "_bids", "depth", "symbol", "time")
+
+    def __init__(self, depth: int | None = None, symbol: str | None = None) -> None:
+        if depth is not None and (type(depth) is not int or depth < 1):
+            raise ValueError(f"depth must be a positive integer, got {depth!r}")
+        self.depth = depth
+        self.symbol = symbol
+        self.time: int | None = None
+        """The ``time`` of the last event applied; None until the first snapshot."""
+        self._bids: dict[Decimal, Decimal] = {}
+        self._asks: dict[Decimal, Decimal] = {}
+        self._bid_prices: list[Decimal] = []  # ascending, like _ask_prices
+        self._ask_prices: list[Decimal] = []
+
+    def apply(self, event: BookEvent) -> None:
+        """Apply one event (see the class docstring)."""
+        if self.symbol is None:
+            self.symbol = event.symbol
+        elif event.symbol != self.symbol:
+            raise ValueError(f"a {event.symbol} book event cannot update the {self.symbol} book")
+        if self.depth is None:
+            if type(event.depth) is not int or event.depth < 1:
+                raise ValueError(f"book event depth must be a positive integer: {event.depth!r}")
+            self.depth = event.depth
+        elif event.depth != self.depth:
+            raise ValueError(
+                f"a depth-{event.depth} book event cannot update a depth-{self.depth} book"
+            )
+        for side in (event.bids, event.asks):
+            for price, size in side:
+                if size < 0:
+                    raise ValueError(f"book level {price} has a negative size {size}")
+        if event.snapshot:
+            self._bids.clear()
+            self._asks.clear()
+            self._bid_prices.clear()
+            self._ask_prices.clear()
+        elif self.time is None:
+            raise ValueError(
+                f"a {self.symbol} book delta arrived before any snapshot: nothing to apply it to"
+            )
+        _set_levels(self._bids, self._bid_prices, event.bids)
+        _set_levels(self._asks, self._ask_prices, event.asks)
+        depth = self.depth
+        excess = len(self._bid_prices) - depth
+        if excess > 0:  # bids keep their highest prices
+            for price in self._bid_prices[:excess]:
+                del self._bids[price]
+            del self._bid_prices[:excess]
+        if len(self._ask_prices) > depth:  # asks keep their lowest prices
+            for price in self._ask_prices[depth:]:
+                del self._asks[price]
+            del self._ask_prices[depth:]
+        self.time = event.time
+
+    @property
+    def bids(self) -> tuple[Level, ...]:
+        """Bid levels, best (highest price) first."""
+        sizes = self._bids
+        return tuple((price, sizes[price]) for price in reversed(self._bid_prices))
+
+    @property
+    def asks(self) -> tuple[Level, ...]:
+        """Ask levels, best (lowest price) first."""
+        sizes = self._asks
+        return tuple((price, sizes[price]) for price in self._ask_prices)
+
+    @property
+    def best_bid(self) -> Level | None:
+        if not self._bid_prices:
+            return None
+        price = self._bid_prices[-1]
+        return price, self._bids[price]
+
+    @property
+    def best_ask(self) -> Level | None:
+        if not self._ask_prices:
+            return None
+        price = self._ask_prices[0]
+        return price, self._asks[price]
+
+    @property
+    def crossed(self) -> bool:
+        """Whether the best bid reaches the best ask (a symptom of a missed change)."""
+        return bool(self._bid_prices and self._ask_prices) and (
+            self._bid_prices[-1] >= self._ask_prices[0]
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"OrderBook({self.symbol!r}, depth={self.depth}, time={self.time}, "
+            f"best_bid={self.best_bid}, best_ask={self.best_ask})"
+        )
+
+
+def _set_levels(sizes: dict[Decimal, Decimal], prices: list[Decimal], levels: Iterable[Level]
+                ) -> None:  # fmt: skip
+    for price, size in levels:
+        if size:
+            if price not in sizes:
+                insort(prices, price)
+            sizes[price] = size
+        elif price in sizes:
+            del sizes[price]
+            del prices[bisect_left(prices, price)]
+
+
 class StatusKind(enum.StrEnum):
     CONNECTED = "connected"
     """Subscribed and receiving live data (also after every reconnect)."""
@@ -257,30 +617,51 @@ class StatusKind(enum.StrEnum):
     GAP_FILLED = "gap_filled"
     """Final candles ``[start, end)`` were missed live and filled from history (``count``)."""
     GAP_UNFILLABLE = "gap_unfillable"
-    """Candles ``[start, end)`` could not be recovered; ``reason`` says why."""
+    """Data in ``[start, end)`` could not be recovered (candles, trades); ``reason`` says why."""
     BACKFILLED = "backfilled"
-    """The requested backfill ``[start, end)`` was delivered (``count`` candles)."""
+    """The requested backfill ``[start, end)`` was delivered (``count`` candles or trades)."""
+    RESYNCED = "resynced"
+    """A book was rebuilt from a fresh snapshot after its chain of changes broke; a snapshot
+    :class:`BookEvent` follows."""
+    STALE = "stale"
+    """The channel cannot currently be trusted to be current (a book that cannot be seeded, a
+    value stream silent past its documented cadence); ``reason`` says which. Live again after
+    the next ``connected``, ``resynced`` or fresh value."""
 
 
 @attrs.frozen
 class StatusEvent:
-    """Something the consumer should know about the stream's health."""
+    """Something the consumer should know about the stream's health. ``channel`` says which kind
+    of stream it concerns; ``interval`` is the candle interval, None outside ``candles``."""
 
     kind: StatusKind
     symbol: str
-    interval: int
+    interval: int | None = None
     reason: str = ""
     start: int | None = None
     end: int | None = None
     count: int | None = None
+    channel: Channel = Channel.CANDLES
 
 
-StreamEvent = CandleEvent | StatusEvent
+StreamEvent = (
+    CandleEvent
+    | TradeEvent
+    | QuoteEvent
+    | TickerEvent
+    | PriceEvent
+    | FundingEvent
+    | OpenInterestEvent
+    | BookEvent
+    | StatusEvent
+)
+"""Everything a :class:`Stream` yields; each channel yields its own record and StatusEvent."""
 
 
 @runtime_checkable
 class Stream(Protocol):
-    """A live stream: an async iterator of :data:`StreamEvent` with a stable ``id``.
+    """A live stream: an async iterator of :data:`StreamEvent` with a stable ``id``; which
+    records it yields depends on its :class:`Channel` (see :func:`start_stream`).
 
     Iteration ends after ``stop_stream(id)``; it raises :class:`StreamFailed` (or
     :class:`UnknownSymbol`) if the stream fails for good."""
@@ -313,8 +694,10 @@ def supports_streaming() -> bool:  # type: ignore[empty-body]
 
 @hookspec
 def datasource_info() -> DatasourceInfo:  # type: ignore[empty-body]
-    """Return the plugin's id, name, version and timeframe table (per interval: history and/or
-    live). Sync, no network. Not firstresult."""
+    """Return the plugin's id, name, version, timeframe table (per interval: history and/or
+    live) and ``channels``: one :class:`ChannelInfo` per live channel :func:`start_stream`
+    serves (market kinds, book depths, backfill, rpi). A host offers only those channels. Sync,
+    no network. Not firstresult."""
 
 
 @hookspec
@@ -350,10 +733,29 @@ def fetch_history(  # type: ignore[empty-body]
 def start_stream(session: aiohttp.ClientSession, config: StreamConfig) -> Awaitable[Stream]:  # type: ignore[empty-body]
     """Return an awaitable that subscribes and resolves to a :class:`Stream` of live events.
 
-    Raises :class:`InvalidRequest` for a bad symbol or an interval without live data. An
-    unknown symbol fails the stream with :class:`UnknownSymbol` while iterating. Async, uses the
-    network (WebSocket, and REST for backfill and gap filling) through ``session``, which must stay
-    open until the stream is stopped. Not firstresult."""
+    ``config.channel`` picks the data; each channel yields its own record, plus
+    :class:`StatusEvent` (``channel`` set) for connection health, gaps and staleness:
+
+    * ``candles``: :class:`CandleEvent`, provisional updates then each candle exactly once final,
+      gapless across reconnects (filled from history, else ``gap_unfillable``).
+    * ``trades``: :class:`TradeEvent`, exchange-time order, each trade exactly once; an outage
+      REST cannot cover is ``gap_unfillable`` with its exact bounds.
+    * ``bbo``: :class:`QuoteEvent`; ``ticker``: :class:`TickerEvent`; ``mark_price`` and
+      ``index_price``: :class:`PriceEvent`; ``funding``: :class:`FundingEvent`;
+      ``open_interest``: :class:`OpenInterestEvent`. Newest value wins (a slow consumer sees the
+      newest, conflated per symbol), values never go back in time, a fresh value after every
+      reconnect, ``stale`` when a channel with a forced cadence falls silent past it.
+    * ``book``: :class:`BookEvent`, a snapshot first, then deltas; applied in order with
+      :class:`OrderBook` they give the exchange's exact top-``depth`` book as of each event's
+      ``time``. A break is ``resynced`` followed by a snapshot; ``stale`` while the book cannot
+      be synced, and no event presents it as current meanwhile.
+
+    Raises :class:`InvalidRequest` for a bad symbol, an interval without live data, a channel
+    the plugin does not serve (see :func:`datasource_info`) or one that does not exist for the
+    symbol's market kind. An unknown symbol fails the stream with :class:`UnknownSymbol` while
+    iterating. Async, uses the network (WebSocket, and REST for snapshots, backfill and gap
+    filling) through ``session``, which must stay open until the stream is stopped. Not
+    firstresult."""
 
 
 @hookspec

@@ -108,7 +108,12 @@ def n_finals(n: int) -> Callable[[list[StreamEvent]], bool]:
 
 def summary(events: list[StreamEvent]) -> str:
     kinds = [
-        ("F" if e.final else "p") if isinstance(e, CandleEvent) else e.kind.value for e in events
+        ("F" if e.final else "p")
+        if isinstance(e, CandleEvent)
+        else e.kind.value
+        if isinstance(e, StatusEvent)
+        else type(e).__name__
+        for e in events
     ]
     return f"{len(events)} events: {' '.join(kinds[-40:])}"
 

@@ -17,6 +17,8 @@ class PluginManifest:
     entry_point: str
     network_targets: tuple[str, ...]
     streaming: bool
+    channels: tuple[str, ...]
+    """The live channels the plugin serves, as declared to hosts."""
 
 
 def load_manifest() -> PluginManifest:
@@ -31,6 +33,7 @@ def load_manifest() -> PluginManifest:
         entry_point=raw["entry_point"],
         network_targets=tuple(raw["network"]["targets"]),
         streaming=bool(raw["capabilities"]["streaming"]),
+        channels=tuple(raw["capabilities"]["channels"]),
     )
 
 

@@ -13,6 +13,8 @@ import aiohttp
 
 from host_stub.spec import (
     OHLCV,
+    Channel,
+    ChannelInfo,
     DatasourceInfo,
     HistoryRequest,
     InvalidRequest,
@@ -21,11 +23,35 @@ from host_stub.spec import (
     StreamConfig,
     hookimpl,
 )
+from woox_datasource import wire
 from woox_datasource.manifest import MANIFEST
 from woox_datasource.rest import RateBudget, RestClient
 from woox_datasource.settings import Settings
 from woox_datasource.stream import StreamManager, StreamOptions
 from woox_datasource.timeframes import timeframe_infos
+
+SERVED_CHANNELS: tuple[ChannelInfo, ...] = tuple(
+    wire.CHANNEL_INFOS[Channel(name)] for name in MANIFEST.channels
+)
+"""The channels start_stream serves today: the manifest's list, with WOO X's details."""
+
+
+def check_channel(config: StreamConfig) -> None:
+    """Refuse a channel this plugin does not serve, or one WOO X lacks for the symbol's market
+    kind (funding on a spot symbol), before anything is subscribed."""
+    served = {info.channel: info for info in SERVED_CHANNELS}
+    info = served.get(config.channel)
+    if info is None:
+        raise InvalidRequest(
+            f"the {config.channel} channel is not served by this plugin yet; it serves: "
+            f"{', '.join(served)}"
+        )
+    parts = wire.market_parts(wire.normalize_symbol(config.symbol))
+    if parts is not None and parts[0] not in info.kinds:
+        raise InvalidRequest(
+            f"the {config.channel} channel exists for {' and '.join(info.kinds)} markets only, "
+            f"not for {parts[0]} {config.symbol!r}"
+        )
 
 
 class WooXDatasource:
@@ -68,6 +94,7 @@ class WooXDatasource:
             version=MANIFEST.version,
             timeframes=timeframe_infos(),
             streaming=MANIFEST.streaming,
+            channels=SERVED_CHANNELS,
         )
 
     @hookimpl
@@ -97,6 +124,7 @@ class WooXDatasource:
 
     @hookimpl
     async def start_stream(self, session: aiohttp.ClientSession, config: StreamConfig) -> Stream:
+        check_channel(config)
         return await self.stream_manager().start(session, config)
 
     @hookimpl

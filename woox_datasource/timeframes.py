@@ -116,7 +116,7 @@ def _supported(tfs: tuple[Timeframe, ...] = TIMEFRAMES) -> str:
     return ", ".join(f"{tf.interval} ({tf.label})" for tf in tfs)
 
 
-def parse_interval(value: int | str) -> Timeframe:
+def parse_interval(value: int | str | None) -> Timeframe:
     """Resolve seconds (``3600``, ``"3600"``) or a spelling (``1h``, ``1M``, ``1mon``, ``1y``).
 
     ``1m`` is a minute and ``1M`` a month; other labels are accepted in any case (``1H``)."""
@@ -144,12 +144,12 @@ def for_history(interval: int | str) -> Timeframe:
     return _served(interval, "history", "available live only, not as history")
 
 
-def for_live(interval: int | str) -> Timeframe:
+def for_live(interval: int | str | None) -> Timeframe:
     """The timeframe for the WebSocket, or :class:`InvalidRequest` if WOO X has no live feed."""
     return _served(interval, "live", "available as history only, not live")
 
 
-def _served(interval: int | str, feed: str, refusal: str) -> Timeframe:
+def _served(interval: int | str | None, feed: str, refusal: str) -> Timeframe:
     tf = parse_interval(interval)
     if not getattr(tf, feed):
         offered = tuple(t for t in TIMEFRAMES if getattr(t, feed))

@@ -18,6 +18,7 @@ from host_stub.spec import OHLCV
 from woox_datasource.timeframes import BY_WS_TYPE, Timeframe
 from woox_datasource.wire._candles import DecimalCache, checked_candle
 from woox_datasource.wire._http import loads, market_parts
+from woox_datasource.wire._topics import kline_topic as kline_topic
 
 MAX_TOPICS_PER_SUBSCRIBE: Final = 10
 """Documented as 20, but the live probe saw 11..21 refused with ``Command type invalid!``."""
@@ -84,11 +85,6 @@ class Pong:
 
 
 WsFrame = KlinePush | CommandReply | ServerPing | Pong
-
-
-def kline_topic(symbol: str, ws_type: str) -> str:
-    """``kline@SPOT_BTC_USDT@1m`` (not the v2 ``SPOT_BTC_USDT@kline_1m``)."""
-    return f"{_KLINE}@{symbol}@{ws_type}"
 
 
 def parse_kline_topic(topic: str) -> tuple[str, str] | None:

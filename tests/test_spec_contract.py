@@ -40,9 +40,9 @@ def test_interval_alone_still_means_candles() -> None:
 
 
 def test_channel_accepts_its_name_as_text() -> None:
-    assert StreamConfig(BTC, channel="trades").channel is Channel.TRADES  # type: ignore[arg-type]
+    assert StreamConfig(BTC, channel="trades").channel is Channel.TRADES
     with pytest.raises(InvalidRequest, match=r"unknown channel 'tape'.*candles, trades, bbo"):
-        StreamConfig(BTC, channel="tape")  # type: ignore[arg-type]
+        StreamConfig(BTC, channel="tape")
 
 
 def test_book_depth_defaults_to_50_and_takes_only_50_200_500() -> None:

@@ -142,15 +142,12 @@ async def cmd_markets(args: argparse.Namespace, plugin: LoadedPlugin, out: TextI
 
 async def cmd_history(args: argparse.Namespace, plugin: LoadedPlugin, out: TextIO) -> int:
     now = int(time.time() * 1000)
-    request = HistoryRequest(
-        symbol=args.symbol,
-        interval=interval_of(plugin, args.interval),
-        start=parse_time_ms(args.start, now_ms=now),
-        end=parse_time_ms(args.end, now_ms=now),
-    )
+    start = parse_time_ms(args.start, now_ms=now)
+    end = parse_time_ms(args.end, now_ms=now)
+    request = HistoryRequest(args.symbol, interval_of(plugin, args.interval), start, end)
     with _open_out(args.out, out) as target:
         writer = output.CandleWriter(target, args.format)
-        progress = output.Progress(request.start, request.end)
+        progress = output.Progress(start, end)
         async with plugin_session(plugin, settings_from(args), args.allow) as session:
             batches: AsyncIterator[Sequence[OHLCV]] = plugin.call(
                 "fetch_history", session=session, request=request

@@ -183,22 +183,47 @@ def _check_interval(_: object, attribute: attrs.Attribute[int], value: int) -> N
 
 @attrs.frozen
 class HistoryRequest:
-    """Ask for the candles of ``symbol`` at ``interval`` seconds opening in ``[start, end)`` ms."""
+    """Ask for candles of ``symbol`` at ``interval`` seconds, in exactly one of three forms:
+
+    * ``start`` + ``end``: the candles opening in ``[start, end)`` ms;
+    * ``limit`` (+ optional ``end``, default the exchange's now): the ``limit`` closed candles
+      opening before ``end``, the latest ones when ``end`` is omitted ("the last 500 candles",
+      "300 candles before T");
+    * ``limit`` + ``start``: the first ``limit`` closed candles opening at or after ``start``.
+
+    Only closed candles are returned, ascending; exactly ``limit`` unless the exchange has fewer
+    (a recent listing: all it has, no error). Any other combination is an
+    :class:`InvalidRequest` naming the fields given."""
 
     symbol: str
     interval: int = attrs.field(validator=_check_interval)
-    start: int
-    end: int
+    start: int | None = None
+    end: int | None = None
+    limit: int | None = None
 
     def __attrs_post_init__(self) -> None:
-        if self.start >= self.end:
+        for name in ("start", "end", "limit"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                raise InvalidRequest(f"{name} must be an integer, got {value!r}")
+        for name in ("start", "end"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise InvalidRequest(f"{name} must be epoch milliseconds >= 0, got {value}")
+        if self.limit is not None and self.limit <= 0:
+            raise InvalidRequest(f"limit must be a positive number of candles, got {self.limit}")
+        given = [n for n in ("start", "end", "limit") if getattr(self, n) is not None]
+        if given not in (["start", "end"], ["limit"], ["end", "limit"], ["start", "limit"]):
+            what = " + ".join(given) if given else "none of start, end, limit"
+            raise InvalidRequest(
+                f"a history request takes start + end, limit (+ end), or limit + start; got {what}"
+            )
+        if self.start is not None and self.end is not None and self.start >= self.end:
             what = "empty" if self.start == self.end else "reversed"
             raise InvalidRequest(
                 f"{what} range: start ({self.start}) must be before end ({self.end}); "
                 "ranges are half-open [start, end) in epoch milliseconds"
             )
-        if self.start < 0:
-            raise InvalidRequest(f"start must be epoch milliseconds >= 0, got {self.start}")
 
 
 class Channel(enum.StrEnum):
@@ -720,13 +745,17 @@ def list_markets(session: aiohttp.ClientSession) -> Awaitable[list[Market]]:  # 
 def fetch_history(  # type: ignore[empty-body]
     session: aiohttp.ClientSession, request: HistoryRequest
 ) -> AsyncIterator[Sequence[OHLCV]]:
-    """Return an async iterator of candle batches covering ``[request.start, request.end)``.
+    """Return an async iterator of candle batches answering ``request``: the range
+    ``[request.start, request.end)``, or a count of closed candles (see :class:`HistoryRequest`).
 
     Batches are ascending by open time and de-duplicated, within and across batches; together they
     hold every candle the exchange has in the range (a range before the symbol's listing simply
-    yields fewer). Raises :class:`InvalidRequest`, :class:`UnknownSymbol`, :class:`RateLimited` or
-    :class:`ExchangeError` while iterating. Async, uses the network through ``session``. Closing
-    the iterator early (``aclose``) cancels outstanding requests. Not firstresult."""
+    yields fewer), or exactly ``limit`` candles unless the exchange has fewer. The latest ``limit``
+    candles take at most ceil(limit/1000)+1 requests and are measured from the exchange's clock,
+    so a candle still forming is never returned. Raises :class:`InvalidRequest`,
+    :class:`UnknownSymbol`, :class:`RateLimited` or :class:`ExchangeError` while iterating. Async,
+    uses the network through ``session``. Closing the iterator early (``aclose``) cancels
+    outstanding requests. Not firstresult."""
 
 
 @hookspec

@@ -44,13 +44,14 @@ async def test_history_and_stream_through_the_hosts_policed_session() -> None:
             assert "SPOT_BTC_USDT" in {m.symbol for m in markets}
 
             end = sim.clock.now_ms() // MINUTE_MS * MINUTE_MS - 10 * MINUTE_MS
-            request = HistoryRequest("SPOT_BTC_USDT", 60, start=end - 2500 * MINUTE_MS, end=end)
+            start = end - 2500 * MINUTE_MS
+            request = HistoryRequest("SPOT_BTC_USDT", 60, start=start, end=end)
             got = [
                 c
                 async for batch in plugin.call("fetch_history", session=session, request=request)
                 for c in batch
             ]
-            truth = sim.candles("SPOT_BTC_USDT", "1m", request.start, request.end)
+            truth = sim.candles("SPOT_BTC_USDT", "1m", start, end)
             assert [c.open_time for c in got] == [t.start_ms for t in truth]
             assert [str(c.quote_volume) for c in got] == [t.amount for t in truth]
 

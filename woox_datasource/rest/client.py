@@ -12,7 +12,7 @@ import asyncio
 import logging
 import math
 import random
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from contextlib import aclosing
 from typing import Any
 
@@ -21,7 +21,8 @@ import aiohttp
 from host_stub.spec import OHLCV, ExchangeError, HistoryRequest, Market, RateLimited
 from woox_datasource import wire
 from woox_datasource.rest.budget import RateBudget
-from woox_datasource.rest.windows import Window, plan_windows
+from woox_datasource.rest.counted import fetch_counted
+from woox_datasource.rest.windows import Page, Window, WindowResult, later_ms, plan_windows
 from woox_datasource.timeframes import Timeframe, count_opens, for_history
 
 log = logging.getLogger(__name__)
@@ -136,48 +137,60 @@ class RestClient:
 
     # -- history --------------------------------------------------------------------------------
 
-    async def _fetch_window(self, symbol: str, tf: Timeframe, window: Window) -> list[OHLCV]:
+    async def page(self, symbol: str, tf: Timeframe, before: int | None, limit: int) -> Page:
+        """One klineHistory request: up to ``limit`` candles opening before ``before`` (the
+        newest ones when ``before`` is None), closed ones only.
+
+        A row ending after the reply's own ``timestamp`` is a candle still forming: history is
+        final candles only, so it is left out (whether WOO X ever sends one is undocumented),
+        though it still counts for ``oldest`` and ``short``."""
+        assert tf.rest_type is not None
+        query = wire.kline_history_query(symbol, tf.rest_type, before=before, limit=limit)
+        reply = await self.get_reply(wire.KLINE_HISTORY_PATH, query)
+        rows = wire.parse_kline_rows(reply.data, symbol, tf)
+        closed_by = reply.timestamp if reply.timestamp is not None else math.inf
+        closed = {c.open_time: c for c in rows if c.close_time <= closed_by}
+        return Page(
+            candles=[closed[t] for t in sorted(closed)],
+            oldest=min((c.open_time for c in rows), default=None),
+            short=len(rows) < limit,
+            server_ms=reply.timestamp,
+        )
+
+    async def _fetch_window(self, symbol: str, tf: Timeframe, window: Window) -> WindowResult:
         """Closed candles opening in the window, ascending, de-duplicated, whatever order rows
         come in.
 
         Pages backwards from ``before=window.end`` and stops on the first proof of completeness:
-        a short page (nothing older exists, e.g. before the listing), a row at or before the
-        window's first open, or a cursor that would not move (an exchange ignoring ``before``
-        must not make us loop). A row ending after the reply's own ``timestamp`` is a candle
-        still forming: history is final candles only, so it is left out (whether WOO X ever
-        sends one is undocumented)."""
-        assert tf.rest_type is not None
+        a short page (nothing older exists, e.g. before the listing: the result is then
+        ``exhausted``), a row at or before the window's first open, or a cursor that would not
+        move (an exchange ignoring ``before`` must not make us loop)."""
         found: dict[int, OHLCV] = {}
         before, limit = window.end, window.limit
         complete_from = window.complete_from(tf)
+        server_ms: int | None = None
         while True:
-            query = wire.kline_history_query(symbol, tf.rest_type, before=before, limit=limit)
-            reply = await self.get_reply(wire.KLINE_HISTORY_PATH, query)
-            rows = wire.parse_kline_rows(reply.data, symbol, tf)
-            if not rows:
-                break
-            closed_by = reply.timestamp if reply.timestamp is not None else math.inf
-            oldest = rows[0].open_time
-            for candle in rows:
-                t = candle.open_time
-                oldest = min(oldest, t)
-                if window.start <= t < window.end and candle.close_time <= closed_by:
-                    found[t] = candle
-            if len(rows) < limit or oldest <= complete_from or oldest >= before:
-                break
+            page = await self.page(symbol, tf, before, limit)
+            server_ms = later_ms(server_ms, page.server_ms)
+            for candle in page.candles:
+                if window.start <= candle.open_time < window.end:
+                    found[candle.open_time] = candle
+            oldest = page.oldest
+            if oldest is None or page.short:
+                return WindowResult([found[t] for t in sorted(found)], True, server_ms)
+            if oldest <= complete_from or oldest >= before:
+                return WindowResult([found[t] for t in sorted(found)], False, server_ms)
             before = oldest
             limit = min(wire.MAX_KLINE_LIMIT, count_opens(tf, window.start, oldest) + 1)
-        return [found[t] for t in sorted(found)]
 
-    async def fetch_history(self, request: HistoryRequest) -> AsyncGenerator[list[OHLCV], None]:
-        """Ascending, de-duplicated batches (one per window, empty ones skipped) covering
-        ``[request.start, request.end)``. Raises InvalidRequest, UnknownSymbol, RateLimited or
-        ExchangeError while iterating; ``aclose()`` cancels the windows still in flight."""
-        symbol = wire.normalize_symbol(request.symbol)
-        tf = for_history(request.interval)
-        windows = plan_windows(tf, request.start, request.end)
+    async def windows(
+        self, symbol: str, tf: Timeframe, windows: Sequence[Window]
+    ) -> AsyncGenerator[WindowResult, None]:
+        """Fetch ``windows`` concurrently and yield their results in order (empty ones too), each
+        as soon as it and every window before it are complete. ``aclose()`` cancels the windows
+        still in flight; the first error ends the whole request."""
         ahead = 2 * self.max_concurrency  # completed-but-unreleased windows we may hold
-        tasks: dict[int, asyncio.Task[list[OHLCV]]] = {}
+        tasks: dict[int, asyncio.Task[WindowResult]] = {}
         launched = released = 0
         try:
             while released < len(windows):
@@ -198,15 +211,38 @@ class RestClient:
                     for task in done:
                         task.result()  # fail fast: the first error ends the whole request
                     continue
-                batch = tasks.pop(released).result()
+                result = tasks.pop(released).result()
                 released += 1
-                if batch:
-                    yield batch
+                yield result
         finally:
             for task in tasks.values():
                 task.cancel()
             if tasks:
                 await asyncio.gather(*tasks.values(), return_exceptions=True)
+
+    async def fetch_history(self, request: HistoryRequest) -> AsyncGenerator[list[OHLCV], None]:
+        """Ascending, de-duplicated batches answering ``request``: one per window, empty ones
+        skipped, for a range; see ``counted.py`` for the forms by count. Raises InvalidRequest,
+        UnknownSymbol, RateLimited or ExchangeError while iterating; ``aclose()`` cancels the
+        windows still in flight."""
+        symbol = wire.normalize_symbol(request.symbol)
+        tf = for_history(request.interval)
+        if request.limit is not None:
+            batches = fetch_counted(self, symbol, tf, request)
+        else:
+            assert request.start is not None and request.end is not None
+            batches = self._batches(symbol, tf, plan_windows(tf, request.start, request.end))
+        async with aclosing(batches) as it:
+            async for batch in it:
+                yield batch
+
+    async def _batches(
+        self, symbol: str, tf: Timeframe, windows: Sequence[Window]
+    ) -> AsyncGenerator[list[OHLCV], None]:
+        async with aclosing(self.windows(symbol, tf, windows)) as results:
+            async for result in results:
+                if result.candles:
+                    yield result.candles
 
     async def fetch_range(
         self, symbol: str, tf: Timeframe | int, start: int, end: int

@@ -1,4 +1,5 @@
-"""Splitting a history range into klineHistory requests: pure arithmetic, no I/O.
+"""Splitting a history range into klineHistory requests (pure arithmetic, no I/O), and the
+records those requests produce.
 
 klineHistory pages backwards from a ``before`` cursor, at most 1000 rows per page. A range is cut
 into windows of at most 1000 candles that tile ``[start, end)`` without gaps or overlap *in time*
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import attrs
 
+from host_stub.spec import OHLCV
 from woox_datasource.timeframes import Timeframe, ceil_open, count_opens, nth_open
 from woox_datasource.wire import MAX_KLINE_LIMIT
 
@@ -36,6 +38,34 @@ class Window:
         phase): an exchange row between ``start`` and that row would be a second exchange open
         within one step of ``start``, which a grid of that step cannot have."""
         return ceil_open(tf, self.start)
+
+
+@attrs.frozen
+class Page:
+    """What one klineHistory request said: its closed candles (ascending, de-duplicated), the
+    oldest open time among all its rows (forming ones included; None if it had none), whether it
+    was ``short`` (fewer rows than asked for: nothing older than its oldest row, or than the
+    cursor if it was empty, exists), and the exchange's clock when it answered."""
+
+    candles: list[OHLCV]
+    oldest: int | None
+    short: bool
+    server_ms: int | None
+
+
+@attrs.frozen
+class WindowResult:
+    """A window's closed candles, ascending; ``exhausted`` when its last page proved that the
+    exchange has nothing older (the symbol's first candle is in or after the window)."""
+
+    candles: list[OHLCV]
+    exhausted: bool
+    server_ms: int | None
+
+
+def later_ms(a: int | None, b: int | None) -> int | None:
+    """The later of two exchange timestamps, either of which may be unknown."""
+    return b if a is None else a if b is None else max(a, b)
 
 
 def plan_windows(

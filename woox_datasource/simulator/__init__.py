@@ -7,7 +7,8 @@ the host, so a test against it checks the plugin against an independent reading 
     async with WooXSimulator(speed=60) as sim:
         ...  # sim.rest_url, sim.ws_url, sim.candles(...), sim.faults.fail_next(2)
 
-Run one by hand with ``python -m woox_datasource.simulator --port 0 --speed 60``.
+Run one by hand with ``python -m woox_datasource.simulator --port 0 --speed 60`` (``--venue``
+for 313 instruments like WOO X's; in code ``WooXSimulator(symbols=venue_symbols())``).
 """
 
 from .blast import BlastReport
@@ -16,6 +17,7 @@ from .intervals import REST_TYPES, WS_TYPES
 from .market import MarketClock, SimCandle
 from .records import RequestRecord, WsRecord
 from .server import WooXSimulator
+from .venue import venue_symbols
 from .ws import WsStats
 
 __all__ = [
@@ -31,4 +33,5 @@ __all__ = [
     "WooXSimulator",
     "WsRecord",
     "WsStats",
+    "venue_symbols",
 ]

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from .server import WooXSimulator
+from .venue import venue_symbols
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -24,6 +25,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=0, help="TCP port (0 = any free port)")
     p.add_argument("--speed", type=float, default=1.0, help="market clock speed (60 = 1 min/s)")
     p.add_argument("--seed", type=int, default=0, help="seed of the deterministic candles")
+    p.add_argument(
+        "--venue",
+        action="store_true",
+        help="list 313 instruments like WOO X's instead of the default 10",
+    )
     p.add_argument(
         "--rate-limit", type=int, default=10, help="REST requests per second per IP (0 = off)"
     )
@@ -36,6 +42,7 @@ def _parser() -> argparse.ArgumentParser:
 
 async def _serve(args: argparse.Namespace) -> None:
     sim = WooXSimulator(
+        symbols=venue_symbols() if args.venue else None,
         seed=args.seed,
         speed=args.speed,
         rate_limit=args.rate_limit or None,
@@ -52,9 +59,11 @@ async def _serve(args: argparse.Namespace) -> None:
         now = datetime.datetime.fromtimestamp(sim.clock.now_ms() / 1000, datetime.UTC)
         print(f"REST {sim.rest_url}")
         print(f"WS   {sim.ws_url}")
+        symbols = sim.symbols
+        listed = ", ".join(symbols) if len(symbols) <= 12 else f"{len(symbols)} (venue size)"
         print(
             f"market time {now:%Y-%m-%dT%H:%M:%SZ}, speed {args.speed:g}x, seed {args.seed}, "
-            f"symbols: {', '.join(sim.symbols)}"
+            f"symbols: {listed}"
         )
         print("serving; Ctrl-C to stop", flush=True)
         await stop.wait()

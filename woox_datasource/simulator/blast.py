@@ -12,6 +12,7 @@ import time
 import attrs
 
 from . import frames
+from .feeds import KlineFeed
 from .ws import Connection, WsHub
 
 _SEND, _MADE = -1, -2
@@ -37,7 +38,11 @@ async def blast(
     if messages < 0 or variants < 1 or (rate is not None and not rate > 0):
         got = f"messages={messages}, variants={variants}, rate={rate}"
         raise ValueError(f"blast needs messages >= 0, variants >= 1 and rate > 0; got {got}")
-    conns = [c for c in hub.connections.values() if c.subs and c.closer is None]
+    conns = [
+        c
+        for c in hub.connections.values()
+        if c.closer is None and any(isinstance(s, KlineFeed) for s in c.subs.values())
+    ]
     started = time.perf_counter()
     for conn in conns:
         conn.paused = True
@@ -54,6 +59,8 @@ def _templates(hub: WsHub, conn: Connection, variants: int) -> list[tuple[str, s
     now = hub.clock.now_ms()
     out = []
     for sub in conn.subs.values():
+        if not isinstance(sub, KlineFeed):
+            continue
         topic = sub.topic
         units = topic.listing.model.units(topic.interval, topic.interval.index_of(now))
         span = units.end_ms - units.start_ms

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
+from collections.abc import Callable
 from typing import NamedTuple
 
 import attrs
@@ -36,12 +37,28 @@ class MarketClock:
 
     The exchange's clock in the simulator: candles close, pushes fire and REST ``timestamp``
     values are taken from it. ``speed`` may change at any moment without a jump in ``now_ms``;
-    ``speed == 0`` freezes the market (useful to pin a test to one candle)."""
+    ``speed == 0`` freezes the market (useful to pin a test to one candle).
+
+    Whoever schedules work on market time (the WebSocket pushers sleep until their next due
+    instant) registers a listener: it is called after every jump or speed change, so a sleeper
+    re-reads the clock instead of waking on a timer computed from the old pace."""
 
     def __init__(self, start_ms: int, speed: float = 1.0) -> None:
         self._anchor_ms = float(start_ms)
         self._anchor_mono = time.monotonic()
         self._speed = _checked_speed(speed)
+        self._listeners: list[Callable[[], None]] = []
+
+    def add_listener(self, listener: Callable[[], None]) -> None:
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: Callable[[], None]) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    def _changed(self) -> None:
+        for listener in list(self._listeners):
+            listener()
 
     def _precise_ms(self) -> float:
         return self._anchor_ms + (time.monotonic() - self._anchor_mono) * 1000.0 * self._speed
@@ -59,12 +76,14 @@ class MarketClock:
         self._anchor_ms = self._precise_ms()
         self._anchor_mono = time.monotonic()
         self._speed = speed
+        self._changed()
 
     def advance(self, ms: int) -> None:
         """Jump ``ms`` market milliseconds ahead (never back: market time is monotonic)."""
         if ms < 0:
             raise ValueError(f"market time only moves forward; advance({ms}) is negative")
         self._anchor_ms += ms
+        self._changed()
 
     def real_seconds_until(self, market_ms: int) -> float:
         """Real seconds until the market clock reaches ``market_ms`` (0 if already there)."""

@@ -1,10 +1,10 @@
 """The simulated exchange's WebSocket side: ``/v3/public`` connections, commands and pushes.
 
-Each connection has one pusher task. Every ``push_interval_s`` it checks the market clock: for each
-subscribed kline topic it sends a final push for every candle that closed since the last tick (in
-order, none skipped, however fast the clock runs) and, at most once per market second, the forming
-candle's provisional state. The same task enforces the idle timeout, the connection life limit
-and optional server PINGs, so a connection costs one task however many topics it carries.
+Each connection has one pusher task. It sleeps until the earliest instant one of its feeds (see
+``feeds``) is due, at least ``push_interval_s`` apart (or until a subscription or a jump of the
+market clock wakes it), then pulls every due feed and sends what it returns. The same task
+enforces the idle timeout, the connection life limit and optional server PINGs, so a connection
+costs one task however many topics it carries, and a topic costs nothing between its pushes.
 """
 
 from __future__ import annotations
@@ -21,14 +21,12 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from . import frames
 from .faults import MALFORMED_KINDS, Faults
-from .frames import KlineTopic
+from .feeds import NEVER, Feed, KlineFeed
 from .market import MarketClock
 from .records import WsRecord
 from .symbols import Market
 
 CLOSE_TIMEOUT_S = 2.0
-MAX_FINALS_PER_TICK = 500
-"""Finals owed beyond this (a clock at thousands x) go out on the next tick, still in order."""
 UNSUBSCRIBE_MAX_TOPICS = 20
 
 
@@ -49,7 +47,7 @@ class WsStats:
     connections_opened: int = 0
     connections_refused: int = 0
     pushes_sent: int = 0
-    """Kline pushes delivered (a duplicated push counts once)."""
+    """Pushes delivered, every channel (a duplicated push counts once)."""
     finals_sent: int = 0
     """Final pushes produced, including ones then lost to silence or malformed replacement."""
     pushes_lost: int = 0
@@ -58,15 +56,8 @@ class WsStats:
     server_pings_sent: int = 0
     pongs_received: int = 0
     """``{"cmd":"PONG"}`` frames clients sent (answers to server PINGs)."""
-
-
-@attrs.define
-class _Subscription:
-    topic: KlineTopic
-    next_final: int
-    """Index of the oldest candle whose final push is still owed."""
-    last_second: int = -1
-    """Market second of the last provisional push."""
+    feed_pulls: int = 0
+    """Times a feed was asked for its due frames: what serving the subscribed topics costs."""
 
 
 class Connection:
@@ -79,7 +70,7 @@ class Connection:
         self.remote = request.remote or ""
         self.opened = time.monotonic()
         self.last_activity = self.opened
-        self.subs: dict[str, _Subscription] = {}
+        self.subs: dict[str, Feed] = {}
         self.pusher: asyncio.Task[None] | None = None
         self.closer: asyncio.Task[Any] | None = None
         self.paused = False
@@ -125,6 +116,12 @@ class WsHub:
         self._malformed_kinds = itertools.cycle(MALFORMED_KINDS)
         self._closed = False
         self.stats = WsStats()
+        clock.add_listener(self._clock_moved)
+
+    def _clock_moved(self) -> None:
+        """The market clock jumped or changed pace: every pusher re-reads it now."""
+        for conn in self.connections.values():
+            conn.wake.set()
 
     # ---------------------------------------------------------------- connection lifecycle
 
@@ -168,6 +165,7 @@ class WsHub:
     async def close(self) -> None:
         """Refuse new handshakes, close every socket with 1001 (going away), wait for them."""
         self._closed = True
+        self.clock.remove_listener(self._clock_moved)
         conns = list(self.connections.values())
         await asyncio.gather(*(c.close(WSCloseCode.GOING_AWAY, b"server shutdown") for c in conns))
         await _wait_done(conns)
@@ -233,9 +231,7 @@ class WsHub:
             topic = frames.parse_topic(self.market, name)
             if topic is None:
                 continue
-            iv = topic.interval
-            first = max(iv.index_of(now), topic.listing.first_index(iv))
-            conn.subs[name] = _Subscription(topic, first)
+            conn.subs[name] = KlineFeed(topic, now)
             accepted.append(name)
         if accepted:
             conn.wake.set()
@@ -302,49 +298,48 @@ class WsHub:
                 self.stats.server_pings_sent += 1
                 if not await self._send(conn, frames.server_ping(self.clock.now_ms())):
                     return
-            if conn.subs and not conn.paused and not await self._tick(conn):
-                return
+            due = NEVER
+            if conn.subs and not conn.paused:
+                due = await self._tick(conn)
+                if due < 0:
+                    return
+            timeout = self._sleep_for(conn, time.monotonic(), next_ping, due)
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._sleep_for(conn, time.monotonic(), next_ping)):
+                async with asyncio.timeout(timeout):
                     await conn.wake.wait()
             conn.wake.clear()
 
-    def _sleep_for(self, conn: Connection, mono: float, next_ping: float | None) -> float:
+    def _sleep_for(
+        self, conn: Connection, mono: float, next_ping: float | None, due_ms: int
+    ) -> float:
         cfg = self.config
         wake = conn.last_activity + cfg.idle_timeout_s
-        if conn.subs:
+        if conn.paused and conn.subs:
             wake = min(wake, mono + cfg.push_interval_s)
+        elif due_ms < NEVER:
+            until = self.clock.real_seconds_until(due_ms)
+            wake = min(wake, mono + max(cfg.push_interval_s, until))
         if next_ping is not None:
             wake = min(wake, next_ping)
         if cfg.max_connection_life_s is not None:
             wake = min(wake, conn.opened + cfg.max_connection_life_s)
         return max(0.0, wake - mono)
 
-    async def _tick(self, conn: Connection) -> bool:
+    async def _tick(self, conn: Connection) -> int:
+        """Pull every due feed and send its frames; the earliest next due instant, or -1 once the
+        socket is gone."""
         now = self.clock.now_ms()
-        second = now // 1000
-        for sub in list(conn.subs.values()):
-            topic = sub.topic
-            iv, model = topic.interval, topic.listing.model
-            current = iv.index_of(now)
-            first = topic.listing.first_index(iv)
-            if sub.next_final < current:
-                lo = max(sub.next_final, first)
-                hi = min(current - 1, lo + MAX_FINALS_PER_TICK - 1)
-                sub.next_final = hi + 1 if lo <= hi else current
-                for units in model.units_range(iv, lo, hi) if lo <= hi else ():
-                    self.stats.finals_sent += 1
-                    if not await self._send_push(conn, frames.final_push(topic, units, now)):
-                        return False
-            if sub.next_final != current or current < first or second == sub.last_second:
-                continue
-            sub.last_second = second
-            units = model.units(iv, current)
-            if units.is_zero or now <= units.start_ms:
-                continue  # no trade yet: WOO X pushes only when there is something new
-            if not await self._send_push(conn, frames.provisional_push(topic, units, now)):
-                return False
-        return True
+        due = NEVER
+        for feed in list(conn.subs.values()):
+            if feed.next_due <= now:
+                self.stats.feed_pulls += 1
+                texts = feed.pull(now)
+                self.stats.finals_sent += feed.finals
+                for text in texts:
+                    if not await self._send_push(conn, text):
+                        return -1
+            due = min(due, feed.next_due)
+        return due
 
 
 async def _wait_done(conns: list[Connection]) -> None:

@@ -37,7 +37,7 @@ def fast_budget() -> RateBudget:
 
 
 def closed_truth(sim: WooXSimulator, symbol: str, rest_type: str, interval: int) -> list[OHLCV]:
-    """The simulator's closed candles, the last 5000 intervals of them (enough for every N and offset)."""
+    """The simulator's closed candles of the last 5000 intervals (enough for every N, offset)."""
     now = sim.clock.now_ms()
     return truth(sim, symbol, rest_type, interval, max(0, now - 5000 * interval * 1000), now + 1)
 

@@ -25,7 +25,6 @@ FAST: dict[str, Any] = {
     "close_timeout_s": 0.5,
     "backoff_initial_s": 0.05,
     "backoff_max_s": 0.3,
-    "backoff_stable_s": 0.5,
     "fill_deadline_s": 10.0,
     "fill_lag_retries": 2,
     "fill_lag_delay_s": 0.05,
@@ -49,6 +48,63 @@ def stream_tasks() -> list[asyncio.Task[Any]]:
     ]
 
 
+_SERVER_SIDE = ("RequestHandler.start", "RequestHandler._handle_request", "StallServer._serve")
+"""aiohttp's server-side tasks (one per connection, one per request): the simulator's."""
+
+
+def new_tasks(baseline: set[asyncio.Task[Any]]) -> list[asyncio.Task[Any]]:
+    """Tasks alive now that were not in ``baseline``, other than the servers' own (the
+    simulator's named ``woox-sim-*`` and aiohttp's handlers, which end when a client closes its
+    socket, so an open socket on the client side shows up as the server's open connection)."""
+
+    def servers(task: asyncio.Task[Any]) -> bool:
+        qualname = getattr(task.get_coro(), "__qualname__", "")
+        return task.get_name().startswith("woox-sim-") or qualname in _SERVER_SIDE
+
+    return [t for t in asyncio.all_tasks() if t not in baseline and not t.done() and not servers(t)]
+
+
+class StallServer:
+    """A TCP listener on loopback that accepts connections and never answers: a WebSocket
+    handshake to it stays pending. ``open`` counts the sockets clients still hold open."""
+
+    def __init__(self) -> None:
+        self.open = 0
+        self.accepted = 0
+        self._server: asyncio.Server | None = None
+        self._writers: list[asyncio.StreamWriter] = []
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.open += 1
+        self.accepted += 1
+        self._writers.append(writer)
+        try:
+            while await reader.read(4096):  # until the client closes (EOF) or resets
+                pass
+        except ConnectionError:
+            pass
+        finally:
+            self.open -= 1
+            writer.close()
+
+    @property
+    def ws_url(self) -> str:
+        assert self._server is not None
+        port = self._server.sockets[0].getsockname()[1]
+        return f"ws://127.0.0.1:{port}/v3/public"
+
+    async def __aenter__(self) -> StallServer:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        for writer in self._writers:
+            writer.close()
+        await self._server.wait_closed()
+
+
 def rest_client(
     sim: WooXSimulator, budget: RateBudget
 ) -> Callable[[aiohttp.ClientSession], RestClient]:
@@ -60,14 +116,17 @@ def rest_client(
 
 
 @asynccontextmanager
-async def running(sim_args: dict[str, Any] | None = None, **options: Any) -> AsyncIterator[Harness]:
-    """A simulator (fast clock unless told otherwise), a session and a manager; on exit the
-    manager is closed and no stream task may be left."""
+async def running(
+    sim_args: dict[str, Any] | None = None, *, ws_url: str | None = None, **options: Any
+) -> AsyncIterator[Harness]:
+    """A simulator (fast clock unless told otherwise), a session and a manager (streaming from
+    ``ws_url`` if given, else the simulator); on exit the manager is closed and no stream task
+    may be left."""
     args = {"speed": 600.0, **(sim_args or {})}
     async with WooXSimulator(**args) as sim, aiohttp.ClientSession() as session:
         budget = RateBudget()
         manager = StreamManager(
-            sim.ws_url, rest_client(sim, budget), StreamOptions(**{**FAST, **options})
+            ws_url or sim.ws_url, rest_client(sim, budget), StreamOptions(**{**FAST, **options})
         )
         try:
             yield Harness(sim, session, manager, budget)

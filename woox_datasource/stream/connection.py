@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 import aiohttp
 
 from woox_datasource import wire
-from woox_datasource.stream.options import StreamOptions
+from woox_datasource.stream.options import STOP_CLOSE_WAIT_S, StreamOptions
 from woox_datasource.stream.stats import LogLimiter, StreamStats, log
 
 _TEXT = aiohttp.WSMsgType.TEXT
@@ -269,20 +269,29 @@ class Connection:
         finally:  # even when cancelled mid-handshake
             if not self._keeper.done() and self._keeper is not asyncio.current_task():
                 self._keeper.cancel()
+        await self._settle()
+
+    async def _settle(self) -> None:
+        """Wait for both tasks to end (``asyncio.wait``: their cancellation is not re-raised
+        here, while a cancellation of our caller still is)."""
+        tasks = [t for t in (self._reader, self._keeper) if t is not asyncio.current_task()]
+        if tasks:
+            await asyncio.wait(tasks)
+
+    def cancel(self) -> None:
+        """Stop reading and pinging now (the first, synchronous half of :meth:`abort`)."""
         for task in (self._reader, self._keeper):
             if task is not asyncio.current_task():
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                task.cancel()
 
     async def abort(self) -> None:
-        """Tear down without a handshake (shutdown, cancellation): cancel both tasks, drop the
-        socket. Idempotent, and cheap on a connection already closed."""
-        tasks = [t for t in (self._reader, self._keeper) if t is not asyncio.current_task()]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        """Tear down at once (stop, shutdown, cancellation): cancel both tasks, send the close
+        frame and drop the socket after at most :data:`STOP_CLOSE_WAIT_S` (aiohttp closes the
+        transport when its close handshake is cut short). Idempotent, and cheap on a connection
+        already closed."""
+        self.cancel()
+        await self._settle()
         if not self._ws.closed:
             with contextlib.suppress(Exception):
-                await self._ws.close()
+                async with asyncio.timeout(STOP_CLOSE_WAIT_S):
+                    await self._ws.close()

@@ -15,7 +15,6 @@ once the consumer has drained half of the queue it re-reads the missed finals fr
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
@@ -252,11 +251,10 @@ class LiveStream:
             return task
         return None
 
-    async def close(self) -> None:
-        """End iteration now (stop): queued events are discarded, the catch-up task is gone."""
+    def shutdown(self) -> list[asyncio.Task[None]]:
+        """End iteration now (stop): queued events are discarded, the catch-up task cancelled
+        and returned (to be awaited), if there was one."""
         self.ended = True
         self._queue.close(discard=True)
         task = self._cancel_catch_up()
-        if task is not None and task is not asyncio.current_task():
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        return [task] if task is not None and task is not asyncio.current_task() else []

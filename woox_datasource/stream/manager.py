@@ -9,7 +9,6 @@ draw on one connection budget (WOO X counts new connections per IP).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import random
 from collections.abc import Callable
@@ -72,18 +71,22 @@ class _Pool:
             self.slots.append(slot)
         slot.add(topic)
 
-    def detach(self, stream: LiveStream) -> tuple[Topic | None, asyncio.Future[None] | None]:
-        """Remove ``stream`` from its topic; the last one out unsubscribes the topic."""
+    def detach(self, stream: LiveStream) -> list[asyncio.Task[None]]:
+        """Remove ``stream`` from its topic; the last one out drops the topic (its fill is
+        cancelled, its slot unsubscribes it, or shuts down if it was the slot's last). Returns
+        the cancelled tasks, to be awaited."""
         topic = stream.topic
         if topic is None or stream not in topic.streams:
-            return None, None
+            return []
         topic.streams.remove(stream)
         if topic.streams:
-            return None, None
+            return []
         self.forget(topic)
+        ending = topic.shutdown()
         slot = topic.slot
-        release = slot.remove(topic) if slot is not None else None
-        return topic, release
+        if slot is not None:
+            ending.extend(t for t in [slot.remove(topic)] if t is not None)
+        return ending
 
     def forget(self, topic: Topic) -> None:
         if self.topics.get(topic.name) is topic:
@@ -102,14 +105,14 @@ class _Pool:
         if not self.topics and not self.slots:
             self.manager.drop_pool(self)
 
-    async def aclose(self) -> None:
+    def shutdown(self) -> list[asyncio.Task[None]]:
+        """Cancel every fill and every slot now; returns their tasks, to be awaited."""
         topics = list(self.topics.values())
         self.topics.clear()
-        for topic in topics:
-            await topic.aclose()
+        ending = [task for topic in topics for task in topic.shutdown()]
         slots, self.slots = self.slots, []
-        for slot in slots:
-            await slot.aclose()
+        ending.extend(slot.shutdown() for slot in slots)
+        return ending
 
 
 class StreamManager:
@@ -187,34 +190,21 @@ class StreamManager:
         return stream
 
     async def stop(self, stream_id: str) -> None:
-        """Stop a stream: its iteration ends at once, its topic is unsubscribed if no other
-        stream uses it, and its connection closed if that was the last topic. Idempotent."""
+        """Stop a stream, whatever state it is in: its iteration ends at once, and so does every
+        task that served only it (catch-up, gap fill, its connection's task if that was the last
+        topic there, whose sockets are dropped after sending a close frame). A topic leaving a
+        connection that others still use is unsubscribed in the background, nobody waiting for
+        the ack. Everything is cancelled before anything is awaited, so a second cancellation of
+        the caller (a second Ctrl-C) cannot leave a task running. Idempotent."""
         stream = self._streams.pop(stream_id, None)
         if stream is None:
             return
-        await stream.close()
+        ending = stream.shutdown()
         topic = stream.topic
         pool = topic.host if topic is not None else None
-        if not isinstance(pool, _Pool):
-            return
-        gone, release = pool.detach(stream)
-        if gone is not None:
-            await gone.aclose()
-        if release is not None:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.options.ack_timeout_s):
-                    await asyncio.shield(release)
-        if gone is not None:
-            await self._wait_idle_slots(pool)
-
-    async def _wait_idle_slots(self, pool: _Pool) -> None:
-        """Let connections that lost their last topic finish closing (no task left behind)."""
-        idle = [s.task for s in pool.slots if not s.topics and not s.active]
-        if idle:
-            limit = self.options.ack_timeout_s + self.options.close_timeout_s
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(limit):
-                    await asyncio.gather(*(asyncio.shield(t) for t in idle), return_exceptions=True)
+        if isinstance(pool, _Pool):
+            ending.extend(pool.detach(stream))
+        await _settle(ending)
 
     def forget(self, stream: LiveStream) -> None:
         """A stream failed for good: it no longer counts as running."""
@@ -231,9 +221,15 @@ class StreamManager:
         self._closed = True
         streams = list(self._streams.values())
         self._streams.clear()
-        for stream in streams:
-            await stream.close()
+        ending = [task for stream in streams for task in stream.shutdown()]
         pools = list(self._pools.values())
         self._pools.clear()
         for pool in pools:
-            await pool.aclose()
+            ending.extend(pool.shutdown())
+        await _settle(ending)
+
+
+async def _settle(tasks: list[asyncio.Task[None]]) -> None:
+    """Wait for cancelled tasks to end; their cancellation is theirs, not the caller's."""
+    if tasks:
+        await asyncio.wait(tasks)

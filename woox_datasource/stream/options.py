@@ -13,7 +13,7 @@ import random
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 import attrs
 
@@ -41,13 +41,16 @@ class StreamOptions:
     """A SUBSCRIBE / UN_SUBSCRIBE unanswered this long means the connection is broken."""
     connect_timeout_s: float = attrs.field(default=10.0, validator=_positive)
     close_timeout_s: float = attrs.field(default=1.0, validator=_positive)
-    """How long a closing handshake may take before the socket is simply dropped."""
+    """How long a closing handshake may take before the socket is simply dropped (connections
+    closed in the background: rotated out, or found broken). Stopping never waits this long: it
+    sends the close frame and waits at most :data:`STOP_CLOSE_WAIT_S` for the answer."""
     backoff_initial_s: float = attrs.field(default=0.5, validator=_positive)
-    """Second retry's delay; the first retry after a loss is immediate."""
+    """Delay after the first failed attempt (about; jittered), doubling with each further one.
+    Only failures grow it: an attempt that is refused, times out or fails its handshake or
+    acks, and a connection that dies before it was healthy (subscribed and acknowledged). The
+    loss of a healthy connection is retried at once, however recent the previous loss; the
+    connection budget is what guards the exchange's limit."""
     backoff_max_s: float = attrs.field(default=30.0, validator=_positive)
-    backoff_stable_s: float = attrs.field(default=30.0, validator=_positive)
-    """A connection that lived this long resets the backoff, so a flapping server is not
-    hammered with immediate retries while an occasional drop heals at once."""
     max_new_connections: int = attrs.field(default=100, validator=_positive)
     connection_window_s: float = attrs.field(default=300.0, validator=_positive)
     max_connection_life_s: float = attrs.field(default=23 * 3600.0, validator=_positive)
@@ -80,21 +83,31 @@ class StreamOptions:
             )
 
 
+STOP_CLOSE_WAIT_S: Final = 0.1
+"""When a stream stops, how long its connection waits for the exchange to answer our close frame
+before the socket is dropped: the frame goes out either way, and a stop must be immediate."""
+
+
 class Backoff:
-    """Capped, jittered exponential delays: attempt 0 is immediate, attempt n waits about
-    ``initial * 2**(n-1)`` (capped), scaled by a random factor in [0.5, 1] so that many
-    connections dropped together do not come back in lockstep."""
+    """Capped, jittered exponential delays after ``failures`` consecutive failures: none is
+    immediate, n waits about ``initial * 2**(n-1)`` (capped), scaled by a random factor in
+    [0.5, 1] so that many connections failing together do not come back in lockstep. Because
+    the factor's range spans exactly one doubling, each delay is at least the previous one's
+    nominal value until the cap: the spacing of failed attempts never shrinks."""
 
     def __init__(self, options: StreamOptions, rng: random.Random) -> None:
         self._initial = options.backoff_initial_s
         self._cap = options.backoff_max_s
         self._rng = rng
 
-    def delay(self, attempt: int) -> float:
-        if attempt <= 0:
+    def nominal(self, failures: int) -> float:
+        """The delay's upper bound after ``failures`` consecutive failures."""
+        if failures <= 0:
             return 0.0
-        base = min(self._cap, self._initial * 2.0 ** min(attempt - 1, 30))
-        return base * self._rng.uniform(0.5, 1.0)
+        return min(self._cap, self._initial * 2.0 ** min(failures - 1, 30))
+
+    def delay(self, failures: int) -> float:
+        return self.nominal(failures) * self._rng.uniform(0.5, 1.0)
 
 
 class ConnectionBudget:
@@ -120,6 +133,26 @@ class ConnectionBudget:
     def used(self) -> int:
         self._prune(self._clock())
         return len(self._stamps)
+
+    def wait_s(self) -> float:
+        """Seconds until one more connection fits (0.0: now)."""
+        now = self._clock()
+        self._prune(now)
+        if len(self._stamps) < self.limit:
+            return 0.0
+        return self._stamps[len(self._stamps) - self.limit] + self.window_s - now
+
+    def exhausted(self) -> str | None:
+        """Why a new connection must wait now, and until when; None if it need not."""
+        wait = self.wait_s()
+        if wait <= 0.0:
+            return None
+        at = time.strftime("%H:%M:%S", time.gmtime(time.time() + wait))
+        return (
+            f"connection budget exhausted ({self.limit} new connections per "
+            f"{self.window_s:g} s, the exchange's limit per IP); the next one frees in "
+            f"{wait:.1f} s, at {at} UTC"
+        )
 
     async def acquire(self) -> None:
         """Wait (FIFO) until one more connection fits in the window, then count it."""

@@ -3,17 +3,24 @@
 The physical :class:`~woox_datasource.stream.connection.Connection` comes and goes; the slot
 outlives it. Its single task reconciles "topics wanted" with "topics subscribed" (UN_SUBSCRIBE
 first, then SUBSCRIBE in batches of at most 10, acks checked topic by topic), reconnects after a
-loss (first retry immediate, then capped jittered backoff, every attempt within the connection
-budget), and rotates make-before-break before the exchange's 24 h cut: the replacement is opened
-and subscribed while the old socket still delivers, then the old one is closed. Both deliver the
-same pushes for a moment; the candle trackers drop the repeats, so nothing is lost or doubled.
+loss (within the connection budget: at once after losing a healthy connection, with capped
+jittered backoff after failures, see :class:`~woox_datasource.stream.options.Backoff`), and
+rotates make-before-break before the exchange's 24 h cut: the replacement is opened and
+subscribed while the old socket still delivers, then the old one is closed. Both deliver the same
+pushes for a moment; the candle trackers drop the repeats, so nothing is lost or doubled.
+
+A slot whose last topic goes is not asked to unsubscribe and close politely: its task is
+cancelled, whatever it was doing (connecting, backing off, waiting for an ack or for the budget,
+rotating), and its sockets are dropped after sending a close frame; that is what makes a stop
+immediate. A topic leaving a slot that keeps others is unsubscribed by the slot's task, with
+nobody waiting for the ack.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 import aiohttp
@@ -81,7 +88,8 @@ class Slot:
         self._spare: Connection | None = None
         self._handover: Handover | None = None
         self._wake = asyncio.Event()
-        self._releases: dict[str, asyncio.Future[None]] = {}
+        self._unsubscribing: set[str] = set()
+        """Topics an UN_SUBSCRIBE is out for (their ack pending)."""
         self.task = asyncio.get_running_loop().create_task(self._run(), name="woox-stream-slot")
 
     @property
@@ -100,38 +108,38 @@ class Slot:
     def add(self, topic: Topic) -> None:
         self.topics[topic.name] = topic
         topic.slot = self
+        if topic.name in self.active and topic.name not in self._unsubscribing:
+            topic.on_subscribed()  # a stream came back for a topic the socket still carries
         self._wake.set()
 
-    def remove(self, topic: Topic) -> asyncio.Future[None] | None:
-        """Stop wanting ``topic``; the future resolves once it is unsubscribed (or its
-        connection is gone). None if there is nothing to wait for."""
+    def remove(self, topic: Topic) -> asyncio.Task[None] | None:
+        """Stop wanting ``topic``. If it was the last, the slot shuts down (see the module
+        docstring) and its task is returned for the caller to await; otherwise the task
+        unsubscribes it in the background and None is returned."""
         if self.topics.get(topic.name) is topic:
             del self.topics[topic.name]
         topic.slot = None
-        self._wake.set()
-        if topic.name not in self.active:
+        if self.topics:
+            self._wake.set()
             return None
-        release = self._releases.get(topic.name)
-        if release is None:
-            release = asyncio.get_running_loop().create_future()
-            self._releases[topic.name] = release
-        return release
+        return self.shutdown()
 
-    def _release(self, names: Iterable[str]) -> None:
-        for name in names:
-            release = self._releases.pop(name, None)
-            if release is not None and not release.done():
-                release.set_result(None)
+    def shutdown(self) -> asyncio.Task[None]:
+        """End the slot now: no more topics are taken, the task is cancelled (its cleanup drops
+        the sockets). Returns the task, to be awaited; idempotent."""
+        self.accepting = False
+        self.topics.clear()
+        self.task.cancel()
+        return self.task
 
     # -- the slot's task ----------------------------------------------------------------------
 
     async def _run(self) -> None:
         host = self._host
-        attempt = 0
+        failures = 0
         try:
             while self.topics:
-                delay = host.backoff.delay(attempt)
-                attempt += 1
+                delay = host.backoff.delay(failures)
                 if delay:
                     await asyncio.sleep(delay)
                     if not self.topics:
@@ -149,30 +157,34 @@ class Slot:
                     self._fail_all(exc)
                     break
                 except _CONNECT_ERRORS as exc:
+                    failures += 1
                     host.stats.connect_failures += 1
-                    self._notify_lost(f"connecting failed ({brief(exc)}); retry {attempt}")
+                    self._notify_lost(f"connecting failed ({brief(exc)}); retry {failures}")
                     continue
-                reason, lived = await self._serve(conn)
+                reason, healthy = await self._serve(conn)
                 if not self.topics:
                     break
                 host.stats.connections_lost += 1
-                if lived >= host.options.backoff_stable_s:
-                    attempt = 0
+                failures = 0 if healthy else failures + 1
                 self._notify_lost(reason)
         finally:
             self.accepting = False
-            for leftover in (self.conn, self._spare):
-                if leftover is not None:
-                    await leftover.abort()
+            leftovers = [c for c in (self.conn, self._spare) if c is not None]
+            for conn in leftovers:
+                conn.cancel()
+            for conn in leftovers:
+                await conn.abort()
             self.conn = self._spare = None
             self.active.clear()
-            self._release(list(self._releases))
+            self._unsubscribing.clear()
             host.slot_done(self)
 
     async def _connect(self, on_push: Callable[[wire.KlinePush], None] | None = None) -> Connection:
         host = self._host
         if host.session.closed:
             raise SessionClosed
+        if (why := host.budget.exhausted()) is not None:
+            self._notify_lost(why)
         await host.budget.acquire()
         if host.session.closed:
             raise SessionClosed
@@ -196,13 +208,15 @@ class Slot:
         if self._handover is not None:
             self._handover.done.set()  # stop waiting: one side of the rotation is gone
 
-    async def _serve(self, conn: Connection) -> tuple[str, float]:
+    async def _serve(self, conn: Connection) -> tuple[str, bool]:
         """Keep ``conn`` (and its replacements) in line with ``topics`` until it is lost or no
-        topic is left. Returns why it ended and how long it lived."""
+        topic is left. Returns why it ended and whether it had been healthy: every topic it
+        was asked for answered by an ack (then its loss is retried at once)."""
         opts = self._host.options
         loop = asyncio.get_running_loop()
         self.conn = conn
         self.active = set()
+        healthy = False
         rotate_at = conn.opened_at + opts.max_connection_life_s
         try:
             while not conn.ended:
@@ -219,29 +233,31 @@ class Slot:
                         continue  # look again: that may have been the last topic
                 except ConnectionLost:
                     continue
+                healthy = True  # (nothing left to subscribe or unsubscribe, so all acked)
                 if not self._wake.is_set() and not conn.ended:
                     with contextlib.suppress(TimeoutError):
                         async with asyncio.timeout_at(rotate_at):
                             await self._wake.wait()
             await conn.close(conn.reason or "connection closed")
-            return conn.reason or "connection closed", conn.age
+            return conn.reason or "connection closed", healthy
         finally:
             await conn.abort()  # no-op unless left by an exception (cancellation)
             self.conn = None
             self.active.clear()
-            self._release(list(self._releases))
+            self._unsubscribing.clear()
 
     async def _reconcile(self, conn: Connection) -> bool:
         """Unsubscribe what is no longer wanted, subscribe what is new; True if anything was."""
         gone = [name for name in self.active if name not in self.topics]
         for batch in _chunks(gone):
+            self._unsubscribing.update(batch)
             reply = await conn.command(wire.unsubscribe_frame, batch)
             if not reply.success:
                 self._host.limiter.warning(
                     "unsub", "%s: UN_SUBSCRIBE %s refused: %s", conn.name, batch, reply.error
                 )
             self.active.difference_update(batch)
-            self._release(batch)
+            self._unsubscribing.difference_update(batch)
         new = [name for name in self.topics if name not in self.active]
         if new:
             self.active.update(await self._subscribe(conn, new))
@@ -340,11 +356,3 @@ class Slot:
         for topic in topics:
             topic.slot = None
             topic.fail(exc)
-
-    async def aclose(self) -> None:
-        """Stop for good (manager shutdown): the task ends, sockets are dropped."""
-        self.accepting = False
-        self.topics.clear()
-        self.task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self.task

@@ -264,10 +264,10 @@ class Topic:
             waiter.cancel()
         self._frontier_waiters.clear()
 
-    async def aclose(self) -> None:
-        """Stop filling (no stream is left); waits for the fill task to end."""
+    def shutdown(self) -> list[asyncio.Task[None]]:
+        """Stop filling (no stream is left): the fill task is cancelled and returned (to be
+        awaited), if there was one."""
         self.closed = True
         task = self._fill_task
         self._cancel_fill()
-        if task is not None:
-            await asyncio.gather(task, return_exceptions=True)
+        return [task] if task is not None else []

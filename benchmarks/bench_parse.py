@@ -1,22 +1,23 @@
-"""Parse speed: wire's klineHistory page -> OHLCV records vs the obvious baseline.
+"""Parse speed of the wire: msgspec typed decoding vs the obvious baselines, per frame shape.
 
-The baseline is what a plain client writes: ``json.loads`` then one ``OHLCV(...)`` with
-``Decimal`` fields per row, and no validation at all. wire does more (it validates every candle:
-types, plain non-negative numbers, low <= open/close <= high, start < end, symbol and type) and
-is still faster: orjson when installed (the optional ``fast`` extra), the page handled column by
-column with every loop in C, each distinct price parsed once, and records filled slot by slot.
+Baselines, each producing the same records: ``json.loads`` (stdlib) then the record built from
+``Decimal(...)`` of each field, and the same with ``orjson.loads`` when orjson happens to be
+installed (it was the optional ``fast`` extra before msgspec; not a dependency now). The wire
+does more than the baselines (it validates every value: finite, not negative, low <= open/close
+<= high, the symbol is the topic's...) and is measured through its public functions:
 
-Where the time goes (CPU, 1000 rows, Python 3.11, this project's dev box): orjson 0.7 ms; Decimal
-construction ~1.0 ms and record construction 0.6 ms, both irreducible in Python; transposing and
-validating ~1.1 ms. The baseline spends ~1.9 ms in json.loads and ~2.9 ms building. So the gain
-is bounded near 1.3-1.4x as long as every candle is validated; the row-at-a-time parser this
-replaced was 1.07x.
+* a 1000-row klineHistory page -> OHLCV records (``parse_reply`` + ``parse_kline_rows``);
+* one push per channel -> its record: routing step (``decode_frame``) + the channel's decoder;
+  for the kline push also a single-pass decode of the whole frame into one Struct, the
+  alternative to the two-step envelope + payload decode the connection layer relies on.
 
-Run: ``python -m benchmarks.bench_parse`` (prints the figures of one run).
+Run: ``python -m benchmarks.bench_parse`` (prints the figures of one run: CPU time, best of
+interleaved rounds, so that load from other processes penalises every contender alike).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 import sys
@@ -24,11 +25,24 @@ import time
 import timeit
 from collections.abc import Callable
 from decimal import Decimal
+from typing import Any
 
-from host_stub.spec import OHLCV
+import msgspec
+
+from host_stub.spec import (
+    OHLCV,
+    Channel,
+    FundingEvent,
+    OpenInterestEvent,
+    PriceEvent,
+    QuoteEvent,
+    Side,
+    TickerEvent,
+    Trade,
+)
 from woox_datasource import wire
 from woox_datasource.timeframes import parse_interval
-from woox_datasource.wire import _http
+from woox_datasource.wire import _ws
 
 SYMBOL = "SPOT_BTC_USDT"
 ROWS = 1000
@@ -60,8 +74,8 @@ def kline_page(rows: int = ROWS, seed: int = 7) -> bytes:
     return json.dumps({"success": True, "data": {"rows": out}, "timestamp": start}).encode()
 
 
-def baseline(body: bytes) -> list[OHLCV]:
-    doc = json.loads(body)
+def baseline(body: bytes, loads: Callable[[bytes], Any] = json.loads) -> list[OHLCV]:
+    doc = loads(body)
     return [
         OHLCV(
             symbol=r["symbol"],
@@ -83,7 +97,7 @@ MINUTE = parse_interval(60)
 
 
 def ours(body: bytes) -> list[OHLCV]:
-    return wire.parse_kline_rows(wire.parse_envelope(200, body), SYMBOL, MINUTE)
+    return wire.parse_kline_rows(wire.parse_reply(200, body).data, SYMBOL, MINUTE)
 
 
 def best_ms(fns: dict[str, Callable[[], object]], rounds: int = 25, number: int = 10
@@ -99,30 +113,156 @@ def best_ms(fns: dict[str, Callable[[], object]], rounds: int = 25, number: int 
     return best
 
 
-def ours_with_stdlib_json(body: bytes) -> list[OHLCV]:
-    _http.loads = json.loads  # the same parser without the optional orjson
+# ---- pushes ---------------------------------------------------------------------------------
+
+PUSHES: dict[str, dict[str, Any]] = {
+    "kline": {"topic": "kline@SPOT_BTC_USDT@1m", "ts": 1618822432146,
+              "data": {"s": "SPOT_BTC_USDT", "t": "1m", "o": "56948.97", "c": "56891.76",
+                       "h": "56948.97", "l": "56889.06", "v": "44.00947568", "a": "2504584.9",
+                       "st": 1618822380000, "et": 1618822440000, "ts": 1618822432140,
+                       "tts": 1618822432100}},
+    "trade": {"topic": "trade@SPOT_ADA_USDT", "ts": 1618820361552,
+              "data": {"s": "SPOT_ADA_USDT", "px": "1.27988", "sx": "300", "sd": "BUY", "src": 0,
+                       "rpi": False, "ts": 1618820361540}},
+    "bbo": {"topic": "bbo@PERP_BTC_USDT", "ts": 1790137719048,
+            "data": {"s": "PERP_BTC_USDT", "ap": "87243", "aq": "0.32790", "bp": "86821",
+                     "bq": "0.35032", "ts": 1790137719048}},
+    "ticker": {"topic": "ticker@SPOT_WOO_USDT", "ts": 1614152270000,
+               "data": {"s": "SPOT_WOO_USDT", "o": "0.16112", "c": "0.32206", "h": "0.33000",
+                        "l": "0.14251", "v": "89040821.98", "a": "22493062.21",
+                        "q": "89040821.98", "u": "22493062.21", "cnt": 15442,
+                        "ts": 1614152260000, "tts": 1614152250000}},
+    "markprice": {"topic": "markprice@PERP_BTC_USDT", "ts": 1790137719016,
+                  "data": {"s": "PERP_BTC_USDT", "px": "87081", "ts": 1790137719004}},
+    "estfundingrate": {"topic": "estfundingrate@PERP_BTC_USDT", "ts": 1790137739007,
+                       "data": {"s": "PERP_BTC_USDT", "r": "0.00004326", "ft": 1790150400000,
+                                "ts": 1790137739001}},
+    "openinterest": {"topic": "openinterest@PERP_BTC_USDT", "ts": 1618820361552,
+                     "data": {"s": "PERP_BTC_USDT", "oi": "936.37", "ts": 1618820200000}},
+    "orderbookupdate": {"topic": "orderbookupdate@PERP_BTC_USDT@50", "ts": 1790137719288,
+                        "data": {"s": "PERP_BTC_USDT", "prevTs": 1790137719188,
+                                 "ts": 1790137719288, "bids": [["87100", "1.2"], ["87090", "0"]],
+                                 "asks": [["87243", "0.33231"], ["95000", "0"]]}},
+}  # fmt: skip
+
+
+def _levels(rows: list[list[str]]) -> tuple[tuple[Decimal, Decimal], ...]:
+    return tuple((Decimal(p), Decimal(q)) for p, q in rows)
+
+
+def _plain(name: str, doc: dict[str, Any]) -> object:
+    """What a plain client builds from the parsed dict: the record with Decimal fields, no
+    checks (the book delta as the wire's BookUpdate, the only shape without a contract record)."""
+    d = doc["data"]
+    if name == "kline":
+        o, h, low, c, v, a = (Decimal(d[k]) for k in "ohlcva")
+        return OHLCV(d["s"], 60, d["st"], d["et"], o, h, low, c, v, a)
+    if name == "trade":
+        return Trade(d["s"], d["ts"], Decimal(d["px"]), Decimal(d["sx"]),
+                     Side.BUY if d["sd"] == "BUY" else Side.SELL, d["src"] == 0)  # fmt: skip
+    if name == "bbo":
+        return QuoteEvent(d["s"], d["ts"], Decimal(d["bp"]), Decimal(d["bq"]), Decimal(d["ap"]),
+                          Decimal(d["aq"]))  # fmt: skip
+    if name == "ticker":
+        o, h, low, c, v, a = (Decimal(d[k]) for k in "ohlcva")
+        return TickerEvent(d["s"], d["ts"], o, h, low, c, v, a, d["cnt"])
+    if name == "markprice":
+        return PriceEvent(Channel.MARK_PRICE, d["s"], d["ts"], Decimal(d["px"]))
+    if name == "estfundingrate":
+        return FundingEvent(d["s"], d["ts"], Decimal(d["r"]), d["ft"])
+    if name == "openinterest":
+        return OpenInterestEvent(d["s"], d["ts"], Decimal(d["oi"]))
+    return wire.BookUpdate(d["s"], 50, False, d["prevTs"], d["ts"], _levels(d["bids"]),
+                           _levels(d["asks"]))  # fmt: skip
+
+
+def _wire(frame: bytes) -> object:
+    push = wire.decode_frame(frame)
+    assert isinstance(push, wire.Push)
+    return wire.DECODERS[push.topic.partition("@")[0]](push)
+
+
+class _KlineFrame(msgspec.Struct, gc=False):
+    topic: str
+    ts: int
+    data: _ws._KlineData
+
+
+_SINGLE_PASS = msgspec.json.Decoder(_KlineFrame)
+
+
+def pushes() -> None:
+    loaders: dict[str, Callable[[bytes], Any]] = {"json": json.loads}
     try:
-        return ours(body)
-    finally:
-        _http.loads = wire.loads
+        import orjson
+
+        loaders["orjson"] = orjson.loads
+    except ImportError:
+        pass
+    print("\none push -> its record, CPU us per push (ratio: the stdlib baseline's time / this)")
+    print(f"{'push':16s} {'json+Decimal':>12s}" + "".join(f" {n + '+Decimal':>14s}" for n in
+          loaders if n != "json") + f" {'wire':>14s} {'route only':>11s}")  # fmt: skip
+    for name, doc in PUSHES.items():
+        _bench_push(name, doc, loaders)
+
+
+def _bench_push(name: str, doc: dict[str, Any], loaders: dict[str, Callable[[bytes], Any]]
+                ) -> None:  # fmt: skip
+    frame = json.dumps(doc).encode()
+    ours_record = _wire(frame)
+    record = ours_record.candle if isinstance(ours_record, wire.KlinePush) else ours_record
+    fns: dict[str, Callable[[], object]] = {}
+    for n, load in loaders.items():
+        fns[n] = functools.partial(lambda load: _plain(name, load(frame)), load)
+    assert all(fn() == record for fn in fns.values()), f"{name}: parsers disagree"
+    fns["wire"] = lambda: _wire(frame)
+    fns["route"] = lambda: wire.decode_frame(frame)
+    if name == "kline":
+        fns["single"] = lambda: _SINGLE_PASS.decode(frame)
+        fns["two-step"] = lambda: _ws._KLINE_DATA.decode(_PUSH_DECODE(frame).data)
+    us = {k: v * 1000 for k, v in best_ms(fns, rounds=15, number=2000).items()}
+    base = us["json"]
+    cells = "".join(f" {us[n]:6.2f} {base / us[n]:5.2f}x" for n in loaders if n != "json")
+    print(f"{name:16s} {base:12.2f}{cells} {us['wire']:6.2f} {base / us['wire']:5.2f}x"
+          f" {us['route']:11.2f}")  # fmt: skip
+    if name == "kline":
+        print(
+            f"  kline payload only (no records, no checks): two-step envelope+payload "
+            f"{us['two-step']:.2f} us, single pass {us['single']:.2f} us"
+        )
+
+
+def _push_decode(frame: bytes) -> wire.Push:
+    push = wire.decode_frame(frame)
+    assert isinstance(push, wire.Push)
+    return push
+
+
+_PUSH_DECODE = _push_decode
 
 
 def main() -> None:
     body = kline_page()
-    assert ours(body) == baseline(body) == ours_with_stdlib_json(body), "parsers disagree"
-    ms = best_ms({
-        "baseline": lambda: baseline(body),
-        "wire": lambda: ours(body),
-        "wire-stdlib": lambda: ours_with_stdlib_json(body),
-    })  # fmt: skip
+    assert ours(body) == baseline(body), "parsers disagree"
+    fns: dict[str, Callable[[], object]] = {
+        "baseline": lambda: baseline(body), "wire": lambda: ours(body)}  # fmt: skip
+    try:
+        import orjson
+
+        fns["orjson"] = lambda: baseline(body, orjson.loads)
+    except ImportError:
+        pass
+    ms = best_ms(fns)
     base = ms["baseline"]
-    print(f"python {sys.version.split()[0]}; page: {ROWS} rows, {len(body):,} bytes; "
-          f"CPU time, best of 25 interleaved rounds")  # fmt: skip
-    print(f"baseline json.loads + OHLCV(Decimal): {base:7.3f} ms/page")
-    label = f"wire ({wire.JSON_BACKEND}, validated):"
-    print(f"{label:37s} {ms['wire']:7.3f} ms/page   ratio {base / ms['wire']:.2f}x")
-    label = "wire (stdlib json, validated):"
-    print(f"{label:37s} {ms['wire-stdlib']:7.3f} ms/page   ratio {base / ms['wire-stdlib']:.2f}x")
+    print(f"python {sys.version.split()[0]}, msgspec {msgspec.__version__}; page: {ROWS} rows, "
+          f"{len(body):,} bytes; CPU time, best of 25 interleaved rounds")  # fmt: skip
+    print(f"baseline json.loads + OHLCV(Decimal):   {base:7.3f} ms/page")
+    if "orjson" in ms:
+        print(f"orjson.loads + OHLCV(Decimal):          {ms['orjson']:7.3f} ms/page   "
+              f"ratio {base / ms['orjson']:.2f}x")  # fmt: skip
+    print(f"wire (msgspec, every candle validated): {ms['wire']:7.3f} ms/page   "
+          f"ratio {base / ms['wire']:.2f}x")  # fmt: skip
+    pushes()
 
 
 if __name__ == "__main__":

@@ -7,7 +7,15 @@ its own, never importing this) can catch a misreading of the documentation. Impo
 
 * ``_http``: base URLs, paths, symbols, query building, the reply envelope and its errors;
 * ``_candles``: exact decimals, klineHistory rows and instrument rows;
-* ``_ws``: the v3 public WebSocket (topics, command frames, frame parsing).
+* ``_topics``: topic strings for every channel, and which markets each channel exists for;
+* ``_ws``: the v3 public WebSocket (command frames, the frame envelope, kline pushes);
+* ``_channels``: the push payload of every other channel;
+* ``_market``: REST replies beyond candles (book snapshot, trades, futures, funding, status).
+
+Reading a frame is two steps, so that a connection routes by topic and never looks inside a
+payload: ``decode_frame(text)`` gives a :class:`Push` (``topic``, ``ts``, ``data`` undecoded) or
+a control frame; the channel owning ``push.topic`` calls its decoder
+(``DECODERS[split_topic(topic)[0]]``, e.g. ``decode_trade(push) -> Trade``).
 """
 
 from woox_datasource.wire._candles import (
@@ -18,12 +26,31 @@ from woox_datasource.wire._candles import (
     parse_kline_rows,
     to_decimal,
 )
+from woox_datasource.wire._channels import (
+    DECODERS,
+    TOP10_DEPTH,
+    BookUpdate,
+    decode_bbo,
+    decode_book_top10,
+    decode_book_update,
+    decode_funding,
+    decode_open_interest,
+    decode_price,
+    decode_ticker,
+    decode_trade,
+)
 from woox_datasource.wire._http import (
+    FUNDING_RATE_HISTORY_PATH,
+    FUNDING_RATE_PATH,
+    FUTURES_PATH,
     INSTRUMENTS_PATH,
     JSON_BACKEND,
     KLINE_HISTORY_PATH,
     LATEST_KLINE_PATH,
+    MARKET_TRADES_HISTORY_PATH,
+    MARKET_TRADES_PATH,
     MAX_KLINE_LIMIT,
+    ORDERBOOK_PATH,
     REST_URLS,
     SYSTEM_INFO_PATH,
     WS_URLS,
@@ -39,6 +66,25 @@ from woox_datasource.wire._http import (
     parse_reply,
     rows_of,
 )
+from woox_datasource.wire._market import (
+    FundingHistoryPage,
+    FundingHistoryRow,
+    FundingRateRow,
+    FuturesRow,
+    PageMeta,
+    SystemInfo,
+    funding_rate_history_query,
+    market_trades_history_query,
+    market_trades_query,
+    orderbook_query,
+    parse_funding_rate,
+    parse_funding_rate_history,
+    parse_futures,
+    parse_market_trades,
+    parse_orderbook,
+    parse_system_info,
+    symbol_query,
+)
 from woox_datasource.wire._topics import (
     CHANNEL_INFOS,
     CHANNEL_OF_TOPIC,
@@ -48,6 +94,7 @@ from woox_datasource.wire._topics import (
     funding_topic,
     index_price_topic,
     index_symbol,
+    kline_topic,
     mark_price_topic,
     open_interest_topic,
     split_topic,
@@ -58,13 +105,17 @@ from woox_datasource.wire._ws import (
     MAX_TOPICS_PER_CONNECTION,
     MAX_TOPICS_PER_SUBSCRIBE,
     CommandReply,
+    Frame,
     KlinePush,
     MalformedFrame,
     Pong,
+    Push,
     ServerPing,
     WsFrame,
-    kline_topic,
+    decode_frame,
+    decode_kline,
     parse_kline_topic,
+    parse_stream_frame,
     parse_ws_frame,
     ping_frame,
     pong_frame,
@@ -75,23 +126,40 @@ from woox_datasource.wire._ws import (
 __all__ = [
     "CHANNEL_INFOS",
     "CHANNEL_OF_TOPIC",
+    "DECODERS",
+    "FUNDING_RATE_HISTORY_PATH",
+    "FUNDING_RATE_PATH",
+    "FUTURES_PATH",
     "INSTRUMENTS_PATH",
     "JSON_BACKEND",
     "KLINE_HISTORY_PATH",
     "LATEST_KLINE_PATH",
+    "MARKET_TRADES_HISTORY_PATH",
+    "MARKET_TRADES_PATH",
     "MAX_KLINE_LIMIT",
     "MAX_TOPICS_PER_CONNECTION",
     "MAX_TOPICS_PER_SUBSCRIBE",
+    "ORDERBOOK_PATH",
     "REST_URLS",
     "SYSTEM_INFO_PATH",
+    "TOP10_DEPTH",
     "WS_URLS",
+    "BookUpdate",
     "CommandReply",
     "DecimalCache",
+    "Frame",
+    "FundingHistoryPage",
+    "FundingHistoryRow",
+    "FundingRateRow",
+    "FuturesRow",
     "KlinePush",
     "MalformedFrame",
+    "PageMeta",
     "Pong",
+    "Push",
     "Reply",
     "ServerPing",
+    "SystemInfo",
     "WooInvalidRequest",
     "WooUnknownSymbol",
     "WsFrame",
@@ -100,6 +168,17 @@ __all__ = [
     "book_topic",
     "build_candles",
     "checked_candle",
+    "decode_bbo",
+    "decode_book_top10",
+    "decode_book_update",
+    "decode_frame",
+    "decode_funding",
+    "decode_kline",
+    "decode_open_interest",
+    "decode_price",
+    "decode_ticker",
+    "decode_trade",
+    "funding_rate_history_query",
     "funding_topic",
     "index_price_topic",
     "index_symbol",
@@ -109,26 +188,32 @@ __all__ = [
     "loads",
     "mark_price_topic",
     "market_parts",
+    "market_trades_history_query",
+    "market_trades_query",
     "normalize_symbol",
     "open_interest_topic",
+    "orderbook_query",
     "parse_envelope",
+    "parse_funding_rate",
+    "parse_funding_rate_history",
+    "parse_futures",
     "parse_instruments",
     "parse_kline_rows",
     "parse_kline_topic",
+    "parse_market_trades",
+    "parse_orderbook",
     "parse_reply",
+    "parse_stream_frame",
+    "parse_system_info",
     "parse_ws_frame",
     "ping_frame",
     "pong_frame",
     "rows_of",
     "split_topic",
     "subscribe_frame",
+    "symbol_query",
     "ticker_topic",
     "to_decimal",
     "trade_topic",
     "unsubscribe_frame",
 ]
-
-# --- added by stream helper ---
-from woox_datasource.wire._ws import parse_stream_frame
-
-__all__ += ["parse_stream_frame"]

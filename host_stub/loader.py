@@ -5,6 +5,15 @@ call returns a one-element list. A plugin is loaded only after its manifest has 
 running any of its code), its declared network targets parsed, its hooks checked against the spec,
 and its ``network_targets()`` compared with the manifest. One broken plugin is reported with its
 name and reason and never stops the others.
+
+A host's duties over a plugin's life, in order (``woox-host`` does each of them):
+
+1. ``config_fields()`` describes the settings form; ``configure(settings)`` applies the values.
+2. Hand the async hooks a session from :func:`host_stub.netpolicy.create_session`.
+3. Before unloading the plugin or exiting, ``await shutdown()`` while that session is still open:
+   it stops every stream and releases every connection and task the plugin holds. Only then close
+   the session. A host that skips it leaves WebSockets open and tasks pending at exit.
+   :meth:`LoadedPlugin.shutdown` does this, and tolerates a plugin that does not implement it.
 """
 
 from __future__ import annotations
@@ -116,6 +125,25 @@ class LoadedPlugin:
         """Call one hook of this plugin and return its single result (an awaitable or async
         iterator for the async hooks). Arguments are keywords, as pluggy requires."""
         return _call_one(self.manager, hook, **kwargs)
+
+    def implements(self, hook: str) -> bool:
+        """Whether the plugin implements ``hook`` (the optional ones may be missing)."""
+        return bool(getattr(self.manager.hook, hook).get_hookimpls())
+
+    def config_fields(self) -> list[spec.ConfigField]:
+        """The settings the plugin accepts, for a settings form (none if it declares none)."""
+        if not self.implements("config_fields"):
+            return []
+        fields = self.call("config_fields")
+        if not isinstance(fields, list) or not all(isinstance(f, spec.ConfigField) for f in fields):
+            raise PluginLoadError(f"config_fields() of {self.name!r} must return ConfigFields")
+        return fields
+
+    async def shutdown(self) -> None:
+        """Stop everything the plugin runs (its ``shutdown`` hook, if it has one). Call it
+        before closing the sessions handed to the plugin, and before unloading it."""
+        if self.implements("shutdown"):
+            await self.call("shutdown")
 
 
 def discover(

@@ -391,6 +391,36 @@ class DatasourceInfo:
     channels: tuple[ChannelInfo, ...] = ()
 
 
+class ConfigType(enum.StrEnum):
+    """How a terminal should draw and check a setting (the value is always passed as text)."""
+
+    TEXT = "text"
+    URL = "url"
+    INTEGER = "integer"
+    CHOICE = "choice"
+    """One of :attr:`ConfigField.choices`."""
+    BOOLEAN = "boolean"
+    """``true`` or ``false``."""
+
+
+@attrs.frozen
+class ConfigField:
+    """One setting :func:`configure` accepts, described so a terminal can draw the form.
+
+    ``default`` is the value used when the setting is left out, as text (``None`` when the
+    default depends on other settings; ``description`` then says how). ``choices`` is non-empty
+    exactly for :attr:`ConfigType.CHOICE`. ``secret`` asks the host to mask the value and store
+    it encrypted."""
+
+    name: str
+    label: str
+    type: ConfigType
+    default: str | None = None
+    choices: tuple[str, ...] = ()
+    description: str = ""
+    secret: bool = False
+
+
 # --------------------------------------------------------------------------------------------
 # Stream events
 # --------------------------------------------------------------------------------------------
@@ -792,3 +822,19 @@ def stop_stream(stream_id: str) -> Awaitable[None]:  # type: ignore[empty-body]
     """Return an awaitable that stops the stream ``stream_id``: its topic is unsubscribed, its
     iteration ends, and no task of it is left. Idempotent: an unknown or already stopped id is not
     an error. Async. Not firstresult."""
+
+
+@hookspec
+def config_fields() -> list[ConfigField]:  # type: ignore[empty-body]
+    """Return every setting :func:`configure` accepts (and nothing else), so a terminal can draw
+    a settings form. Sync, no network. Not firstresult. Optional: a plugin without settings need
+    not implement it (a host then treats it as an empty list)."""
+
+
+@hookspec
+def shutdown() -> Awaitable[None]:  # type: ignore[empty-body]
+    """Return an awaitable that stops every stream and releases everything the plugin holds
+    (connections, tasks), leaving nothing behind. A host calls it before unloading a plugin or
+    exiting, while the sessions it handed out are still open; the host closes those itself
+    afterwards. The plugin may be used again afterwards (streams start afresh). Async. Not
+    firstresult. Optional: a plugin holding nothing need not implement it."""

@@ -15,6 +15,7 @@ from host_stub.spec import (
     OHLCV,
     Channel,
     ChannelInfo,
+    ConfigField,
     DatasourceInfo,
     HistoryRequest,
     InvalidRequest,
@@ -26,7 +27,7 @@ from host_stub.spec import (
 from woox_datasource import wire
 from woox_datasource.manifest import MANIFEST
 from woox_datasource.rest import RateBudget, RestClient
-from woox_datasource.settings import Settings
+from woox_datasource.settings import Settings, config_fields
 from woox_datasource.stream import StreamManager, StreamOptions
 from woox_datasource.timeframes import timeframe_infos
 
@@ -132,10 +133,21 @@ class WooXDatasource:
         if self._streams is not None:
             await self._streams.stop(stream_id)
 
+    @hookimpl
+    def config_fields(self) -> list[ConfigField]:
+        return config_fields()
+
+    @hookimpl
+    async def shutdown(self) -> None:
+        """Stop every stream and close every connection; a stream started later starts afresh
+        (with a new manager), so a host may keep the plugin loaded after shutting it down."""
+        streams, self._streams = self._streams, None
+        if streams is not None:
+            await streams.aclose()
+
     async def aclose(self) -> None:
-        """Stop every stream (for hosts that unload the plugin)."""
-        if self._streams is not None:
-            await self._streams.aclose()
+        """The same as :meth:`shutdown`, under the name Python's ``aclosing`` expects."""
+        await self.shutdown()
 
 
 plugin = WooXDatasource()

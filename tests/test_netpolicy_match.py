@@ -474,6 +474,67 @@ def test_accepted_urls_reach_the_same_place_in_yarl_and_urllib(text: str) -> Non
         assert (split.port or DEFAULT_PORTS[parsed.scheme]) == parsed.port
 
 
+DOT_SEGMENT = st.lists(st.sampled_from([".", "%2e", "%2E"]), min_size=1, max_size=2).map("".join)
+NAME_SEGMENT = (
+    st.lists(st.one_of(st.sampled_from("abXY09-._~"), ESCAPE), max_size=5)
+    .map("".join)
+    .map("x".__add__)  # never a dot-segment, whatever follows
+)
+
+
+@given(
+    prefix=st.sampled_from(["/v3/", "/admin/", "/"]),
+    segments=st.lists(st.tuples(st.booleans(), NAME_SEGMENT, DOT_SEGMENT), max_size=6),
+)
+@example(prefix="/admin/", segments=[(True, "", ".."), (False, "xv3", ""), (False, "xa", "")])
+def test_a_url_object_is_judged_by_the_path_it_sends(
+    prefix: str, segments: list[tuple[bool, str, str]]
+) -> None:
+    """A ``yarl.URL`` built with ``encoded=True`` goes on the wire as written: a dot-segment in
+    it is refused however it is spelled, and otherwise the glob sees exactly the raw path."""
+    raw = prefix + "/".join(dots if is_dot else name for is_dot, name, dots in segments)
+    if prefix == "/admin/" and segments and not segments[0][0]:
+        raw = raw.replace("/admin/", "/admin/../v3/", 1)  # resolves into /v3/*, sent as /admin
+    has_dots = "/admin/../" in raw or any(is_dot for is_dot, _, _ in segments)
+    expected = not has_dots and raw.startswith("/v3/")
+    for url in (
+        yarl.URL(f"https://a.example.com{raw}", encoded=True),
+        yarl.URL.build(scheme="https", host="a.example.com", path=raw, encoded=True),
+    ):
+        assert POLICY.allows(url) is expected, POLICY.refusal(url)
+        if has_dots:
+            refusal = POLICY.refusal(url)
+            assert refusal is not None and "dot-segment" in refusal.reason
+
+
+@given(text=st.one_of(URLISH, URLISH.map(lambda t: t.replace("/", "/../", 1)), st.text()))
+def test_a_url_object_is_never_admitted_where_its_text_is_not(text: str) -> None:
+    """``yarl.URL(text, encoded=True)`` sends ``text``: admitting it where the text itself is
+    refused would mean the policy read the object more leniently than the characters."""
+    try:
+        url = yarl.URL(text, encoded=True)
+    except (ValueError, TypeError):
+        return
+    if POLICY.allows(url):
+        assert POLICY.allows(text)
+        assert POLICY.allows(str(url))
+
+
+class _Subclass(str):
+    """Honest (its characters and ``__str__`` agree), and refused all the same: the policy cannot
+    know that, so it reads exact ``str`` only."""
+
+
+@given(text=st.one_of(URLISH, st.text()))
+def test_str_subclasses_are_refused_whatever_they_hold(text: str) -> None:
+    sub = _Subclass(text)
+    for judge in (POLICY.allows, POLICY.check, POLICY.refusal, POLICY.nearest, parse_url):
+        with pytest.raises(TypeError, match="str subclass _Subclass"):
+            judge(sub)
+    with pytest.raises(InvalidPattern, match="str subclass _Subclass"):
+        UrlPattern.parse(sub)
+
+
 def test_default_ports_and_string_forms() -> None:
     assert parse_url("ws://127.0.0.1").port == 80
     assert parse_url("wss://wss.woox.io").port == 443

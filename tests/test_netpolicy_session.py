@@ -5,16 +5,14 @@ check that merely raised after connecting would fail here."""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote
 
 import aiohttp
-import attrs
 import pytest
-from aiohttp import web
-from aiohttp.abc import AbstractResolver, ResolveResult
+from _netpolicy_sites import NameMap, Site, serve_many
+from aiohttp.abc import ResolveResult
 from yarl import URL
 
 from host_stub.netpolicy import (
@@ -29,102 +27,21 @@ from host_stub.spec import NetworkNotAllowed
 PLUGIN = "testplug"
 
 
-@attrs.define
-class Server:
-    """A loopback web server that records every request it receives."""
-
-    port: int
-    hits: list[str] = attrs.Factory(list)
-
-    @property
-    def origin(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-
-async def _redirect(request: web.Request) -> web.Response:
-    raise web.HTTPFound(request.query["to"])
-
-
-async def _ok(request: web.Request) -> web.Response:
-    return web.Response(text="ok")
-
-
-async def _echo(request: web.Request) -> web.WebSocketResponse:
-    ws = web.WebSocketResponse()
-    await ws.prepare(request)
-    async for message in ws:
-        await ws.send_str(message.data)
-    return ws
-
-
 @pytest.fixture
-async def servers() -> AsyncIterator[tuple[Server, Server]]:
+async def servers() -> AsyncIterator[tuple[Site, Site]]:
     """Two servers on two ports: ``a`` is what policies admit, ``b`` what they refuse."""
-    runners: list[web.AppRunner] = []
-    made: list[Server] = []
-    try:
-        for _ in range(2):
-            hits: list[str] = []
-
-            @web.middleware
-            async def record(request: web.Request, handler: Any, hits: list[str] = hits) -> Any:
-                hits.append(request.path)
-                return await handler(request)
-
-            app = web.Application(middlewares=[record])
-            app.router.add_get("/redirect", _redirect)
-            app.router.add_get("/ws", _echo)
-            app.router.add_get("/{tail:.*}", _ok)
-            runner = web.AppRunner(app)
-            await runner.setup()
-            runners.append(runner)
-            site = web.TCPSite(runner, "127.0.0.1", 0)
-            await site.start()
-            port = runner.addresses[0][1]
-            made.append(Server(port, hits))
-        yield made[0], made[1]
-    finally:
-        for runner in runners:
-            await runner.cleanup()
+    async with serve_many(2) as (a, b):
+        yield a, b
 
 
-class NameMap(AbstractResolver):
-    """A resolver with a fixed table, so no test depends on (or leaks to) real DNS."""
-
-    def __init__(self, names: dict[str, str]) -> None:
-        self.names = names
-        self.asked: list[str] = []
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        self.asked.append(host)
-        if host not in self.names:
-            raise OSError(f"test resolver knows no {host!r}")
-        address = self.names[host]
-        family = socket.AF_INET6 if ":" in address else socket.AF_INET
-        result: ResolveResult = {
-            "hostname": host,
-            "host": address,
-            "port": port,
-            "family": family,
-            "proto": 0,
-            "flags": socket.AI_NUMERICHOST,
-        }
-        return [result]
-
-    async def close(self) -> None:
-        pass
-
-
-def policy_for(a: Server, b: Server, *extra: str) -> NetworkPolicy:
+def policy_for(a: Site, b: Site, *extra: str) -> NetworkPolicy:
     return NetworkPolicy.from_patterns(
         [f"http://127.0.0.1:{a.port}/*", f"ws://127.0.0.1:{a.port}/*", *extra], plugin=PLUGIN
     )
 
 
 async def test_admitted_request_and_admitted_redirect_go_through(
-    servers: tuple[Server, Server],
+    servers: tuple[Site, Site],
 ) -> None:
     a, b = servers
     session = create_session(policy_for(a, b), resolver=NameMap({}))
@@ -172,10 +89,17 @@ async def test_admitted_request_and_admitted_redirect_go_through(
             "http://127.0.0.1:{a}/*",
             id="userinfo-to-other-port",
         ),
+        pytest.param(
+            "http://u:p@127.0.0.1:{a}/target",
+            (),
+            "userinfo credentials",
+            "http://127.0.0.1:{a}/*",
+            id="userinfo-on-the-admitted-host",
+        ),
     ],
 )
 async def test_every_redirect_hop_is_checked(
-    servers: tuple[Server, Server], target: str, extra: tuple[str, ...], reason: str, nearest: str
+    servers: tuple[Site, Site], target: str, extra: tuple[str, ...], reason: str, nearest: str
 ) -> None:
     a, b = servers
     ports = {"a": a.port, "b": b.port}
@@ -187,7 +111,7 @@ async def test_every_redirect_hop_is_checked(
             async with session.get(f"{a.origin}/redirect?to={quote(target)}"):
                 pass
     refusal = raised.value
-    assert type(refusal) is NetworkNotAllowed, "refused by the request class, unwrapped"
+    assert type(refusal) is PolicyRefusal, "every refusal is a PolicyRefusal, never re-wrapped"
     assert refusal.plugin == PLUGIN
     assert URL(refusal.url).path == URL(target).path
     assert reason.format(**ports) in refusal.reason
@@ -200,7 +124,7 @@ async def test_every_redirect_hop_is_checked(
     assert names.asked == []
 
 
-async def test_websocket_handshakes_are_checked(servers: tuple[Server, Server]) -> None:
+async def test_websocket_handshakes_are_checked(servers: tuple[Site, Site]) -> None:
     a, b = servers
     async with create_session(policy_for(a, b), resolver=NameMap({})) as session:
         async with session.ws_connect(f"ws://127.0.0.1:{a.port}/ws") as ws:
@@ -218,7 +142,7 @@ async def test_websocket_handshakes_are_checked(servers: tuple[Server, Server]) 
 
 
 async def test_a_proxy_is_refused_and_its_credentials_are_not_shown(
-    servers: tuple[Server, Server],
+    servers: tuple[Site, Site],
 ) -> None:
     a, b = servers
     proxy = f"http://user:secret@127.0.0.1:{b.port}"
@@ -236,7 +160,7 @@ async def test_a_proxy_is_refused_and_its_credentials_are_not_shown(
 
 
 async def test_environment_proxies_are_ignored(
-    servers: tuple[Server, Server], monkeypatch: pytest.MonkeyPatch
+    servers: tuple[Site, Site], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     a, b = servers
     for name in ("HTTP_PROXY", "http_proxy", "WS_PROXY", "ALL_PROXY"):
@@ -260,7 +184,7 @@ async def test_environment_proxies_are_ignored(
     ],
 )
 async def test_first_urls_are_refused_whatever_aiohttp_would_do_with_them(
-    servers: tuple[Server, Server], url: str, options: dict[str, Any], reason: str
+    servers: tuple[Site, Site], url: str, options: dict[str, Any], reason: str
 ) -> None:
     """A per-request ``middlewares=()`` skips session middleware, not the policy; aiohttp moves
     userinfo into a header before building the request, and its TCPConnector takes tcp://."""
@@ -271,14 +195,15 @@ async def test_first_urls_are_refused_whatever_aiohttp_would_do_with_them(
             async with session.get(url, **options):
                 pass
     assert reason in raised.value.reason
-    assert type(raised.value) is NetworkNotAllowed
+    assert type(raised.value) is PolicyRefusal
     assert a.hits == []
     assert b.hits == []
 
 
-async def test_a_middleware_that_rewrites_the_url_is_caught_by_the_connector(
-    servers: tuple[Server, Server],
+async def test_a_middleware_that_rewrites_the_url_is_refused(
+    servers: tuple[Site, Site],
 ) -> None:
+    """The request was checked when it was built; it is sealed from then on."""
     a, b = servers
 
     async def reroute(
@@ -293,12 +218,31 @@ async def test_a_middleware_that_rewrites_the_url_is_caught_by_the_connector(
                 pass
     assert isinstance(raised.value, PolicyRefusal)
     assert raised.value.url == f"{b.origin}/target"
-    assert a.hits == []
-    assert b.hits == []
+    assert "url cannot change after the policy checked it" in raised.value.reason
+    assert a.connections == b.connections == 0
+
+
+async def test_credentials_passed_as_auth_are_refused_like_userinfo(
+    servers: tuple[Site, Site],
+) -> None:
+    """aiohttp turns ``user@`` into the same ``auth`` the deprecated ``auth=`` gives, so the
+    request class refuses both, and points at the Authorization header instead."""
+    a, _ = servers
+    async with create_session(policy_for(a, a), resolver=NameMap({})) as session:
+        with pytest.warns(DeprecationWarning, match="BasicAuth is deprecated"):
+            credentials = aiohttp.BasicAuth("user", "secret")
+        with (
+            pytest.warns(DeprecationWarning, match="'auth' parameter is deprecated"),
+            pytest.raises(NetworkNotAllowed, match=r"userinfo.*Authorization header"),
+        ):
+            await session.get(f"{a.origin}/ok", auth=credentials)
+        async with session.get(f"{a.origin}/ok", headers={"Authorization": "Basic eDp5"}) as r:
+            assert r.status == 200
+    assert a.hits == ["/ok"]
 
 
 async def test_a_pooled_connection_does_not_bypass_the_check(
-    servers: tuple[Server, Server],
+    servers: tuple[Site, Site],
 ) -> None:
     a, _ = servers
     policy = NetworkPolicy.from_patterns([f"{a.origin}/ok"], plugin=PLUGIN)
@@ -313,7 +257,7 @@ async def test_a_pooled_connection_does_not_bypass_the_check(
 
 @pytest.mark.parametrize("via", ["get", "ws_connect"])
 async def test_a_name_resolving_to_loopback_needs_a_pattern_naming_the_address(
-    servers: tuple[Server, Server], via: str
+    servers: tuple[Site, Site], via: str
 ) -> None:
     a, _ = servers
     scheme, path = ("http", "/ok") if via == "get" else ("ws", "/ws")
@@ -340,7 +284,7 @@ async def test_a_name_resolving_to_loopback_needs_a_pattern_naming_the_address(
 
 
 async def test_the_address_must_be_named_for_the_port_in_use(
-    servers: tuple[Server, Server],
+    servers: tuple[Site, Site],
 ) -> None:
     a, b = servers
     names = NameMap({"sim.test": "127.0.0.1"})
@@ -398,7 +342,7 @@ async def test_the_resolver_passes_public_answers_and_refuses_private_ones() -> 
 
 
 async def test_why_connector_refusals_are_also_client_errors(
-    servers: tuple[Server, Server],
+    servers: tuple[Site, Site],
 ) -> None:
     """aiohttp wraps an OSError (NetworkNotAllowed is a PermissionError) raised in a connector as
     ClientOSError, and one raised in a resolver as ClientConnectorDNSError. If this test starts

@@ -5,6 +5,11 @@ A pattern is ``scheme://host[:port]/path``. The scheme is exact (``https`` never
 (whole labels, never the apex). No port means the scheme's default port; ``:*`` means any port.
 ``*`` in the path matches any run of characters, ``/`` included. Patterns and URLs go through the
 same strict reader (:mod:`host_stub.netpolicy.urls`), so they are compared in one canonical form.
+
+The policy reads a plain ``str`` (what someone wrote: dot-segments are resolved, as every client
+resolves them before sending) or a ``yarl.URL`` (what aiohttp sends: its raw path goes on the wire
+as it is, so a dot-segment in it is refused, and the host aiohttp connects to must be the host the
+policy read). Anything else, ``str`` subclasses included, is a ``TypeError``.
 """
 
 from __future__ import annotations
@@ -15,23 +20,38 @@ import re
 from collections.abc import Iterable
 from difflib import SequenceMatcher
 
+import aiohttp
 import attrs
+from yarl import URL
 
 from host_stub.netpolicy.urls import (
     DEFAULT_PORTS,
     InvalidUrl,
     ParsedUrl,
     UrlProblem,
+    dot_segment,
     normalise_path,
     parse_host,
     parse_port,
     parse_url,
+    require_plain_str,
     shorten,
     split_url,
 )
 from host_stub.spec import NetworkNotAllowed
 
-__all__ = ["InvalidPattern", "NetworkPolicy", "Refusal", "UrlPattern"]
+__all__ = ["InvalidPattern", "NetworkPolicy", "PolicyRefusal", "Refusal", "UrlPattern"]
+
+
+class PolicyRefusal(NetworkNotAllowed, aiohttp.ClientError):
+    """How the host raises every refusal: a :class:`~host_stub.spec.NetworkNotAllowed` that is
+    also an ``aiohttp.ClientError``.
+
+    aiohttp re-wraps any other ``OSError`` (``NetworkNotAllowed`` is a ``PermissionError``) that
+    escapes a middleware, the connector or the resolver as ``ClientOSError`` or
+    ``ClientConnectorError``, which retry code would retry; a ``ClientError`` it passes through
+    untouched. It is not a ``ClientConnectionError``, so code retrying only those lets it through;
+    code retrying any ``ClientError`` or ``OSError`` must catch ``NetworkNotAllowed`` first."""
 
 
 class InvalidPattern(ValueError):
@@ -67,8 +87,12 @@ class UrlPattern:
     @classmethod
     def parse(cls, text: str) -> UrlPattern:
         """Read a pattern; raise :class:`InvalidPattern` naming the problem."""
-        if not isinstance(text, str):
-            raise InvalidPattern(repr(text), f"a pattern must be a str, got {type(text).__name__}")
+        try:
+            require_plain_str(text, "a pattern")
+        except TypeError as exc:
+            raise InvalidPattern(
+                str.__repr__(text) if isinstance(text, str) else repr(text), str(exc)
+            ) from None
         try:
             parts = split_url(text)
             if parts.query is not None or parts.fragment is not None:
@@ -188,22 +212,59 @@ class NetworkPolicy:
         """The patterns as written."""
         return tuple(pattern.text for pattern in self.patterns)
 
-    def allows(self, url: str) -> bool:
+    def allows(self, url: str | URL) -> bool:
+        """Whether ``url`` (a plain ``str`` or a ``yarl.URL``) is admitted."""
         return self.refusal(url) is None
 
-    def check(self, url: str) -> None:
-        """Return quietly if ``url`` is admitted, else raise :class:`NetworkNotAllowed`."""
+    def check(self, url: str | URL) -> None:
+        """Return quietly if ``url`` is admitted, else raise :class:`PolicyRefusal`."""
         refusal = self.refusal(url)
         if refusal is not None:
-            raise NetworkNotAllowed(self.plugin, url, refusal.reason, refusal.nearest)
+            raise PolicyRefusal(self.plugin, str(url), refusal.reason, refusal.nearest)
 
-    def refusal(self, url: str) -> Refusal | None:
-        """Why ``url`` is refused, or None when a pattern admits it."""
+    def refusal(self, url: str | URL) -> Refusal | None:
+        """Why ``url`` is refused, or None when a pattern admits it. A ``yarl.URL`` is judged as
+        aiohttp sends it (see the module docstring); anything but a plain ``str`` or a
+        ``yarl.URL`` raises ``TypeError``."""
+        verdict = self.judge(url)
+        return verdict if isinstance(verdict, Refusal) else None
+
+    def judge(self, url: str | URL) -> ParsedUrl | Refusal:
+        """``url`` in the form the patterns admitted it, or why it is refused."""
+        if type(url) is URL:
+            return self._judge_url(url)
+        require_plain_str(url, "a URL")
+        assert isinstance(url, str)
         try:
             parsed = parse_url(url)
         except InvalidUrl as exc:
             return Refusal(exc.problem, self.nearest_to_text(url))
-        return self.refusal_for(parsed)
+        return self.refusal_for(parsed) or parsed
+
+    def _judge_url(self, url: URL) -> ParsedUrl | Refusal:
+        try:  # yarl parses some parts lazily, and raises on reading them
+            text, raw_path, raw_host, port = str(url), url.raw_path, url.raw_host, url.port
+        except ValueError as exc:
+            return Refusal(f"unreadable URL: {exc}", "")
+        dots = dot_segment(raw_path)
+        if dots is not None:
+            reason = (
+                f"dot-segment {dots!r} in the path as sent ({shorten(raw_path)!r}): servers "
+                "that route the raw path and servers that resolve it first disagree"
+            )
+            return Refusal(reason, self.nearest_to_text(text))
+        try:
+            parsed = parse_url(text)
+        except InvalidUrl as exc:
+            return Refusal(exc.problem, self.nearest_to_text(text))
+        refusal = self.refusal_for(parsed)
+        if refusal is None and not _same_destination(parsed, url.scheme, raw_host, port):
+            reason = (
+                f"aiohttp would connect to {raw_host!r} port {port}, "
+                f"not {parsed.host!r} port {parsed.port}"
+            )
+            return Refusal(reason, self.nearest_to_text(text))
+        return refusal or parsed
 
     def refusal_for(self, url: ParsedUrl) -> Refusal | None:
         if not self.patterns:
@@ -220,18 +281,21 @@ class NetworkPolicy:
             return None
         return max(self.patterns, key=lambda pattern: pattern.similarity(url))
 
-    def nearest(self, url: str) -> str:
+    def nearest(self, url: str | URL) -> str:
         """The text of the pattern nearest to ``url``, parseable or not ('' if there is none)."""
+        text = str(url) if type(url) is URL else url
+        require_plain_str(text, "a URL")
+        assert isinstance(text, str)
         try:
-            pattern = self.nearest_pattern(parse_url(url))
+            pattern = self.nearest_pattern(parse_url(text))
         except InvalidUrl:
-            return self.nearest_to_text(url)
+            return self.nearest_to_text(text)
         return "" if pattern is None else pattern.text
 
     def nearest_to_text(self, url: str) -> str:
         if not self.patterns:
             return ""
-        text = str(url)[:300]
+        text = url[:300]
         return max(self.texts, key=lambda pattern: SequenceMatcher(None, text, pattern).ratio())
 
     def names_address(self, ip: str, port: int | None = None) -> bool:
@@ -254,3 +318,16 @@ class NetworkPolicy:
             and (port is None or pattern.admits_port(port))
             for pattern in self.patterns
         )
+
+
+def _same_destination(parsed: ParsedUrl, scheme: str, host: str | None, port: int | None) -> bool:
+    """Whether aiohttp, which connects to a URL's ``raw_host`` and ``port``, reads it as we do."""
+    raw_host = (host or "").lower()
+    if raw_host.endswith("."):
+        raw_host = raw_host[:-1]
+    if ":" in raw_host:
+        try:
+            raw_host = ipaddress.IPv6Address(raw_host).compressed
+        except ValueError:
+            return False
+    return (scheme, raw_host, port) == (parsed.scheme, parsed.host, parsed.port)

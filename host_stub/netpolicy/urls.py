@@ -33,7 +33,14 @@ from typing import Final
 import attrs
 import idna
 
-__all__ = ["DEFAULT_PORTS", "InvalidUrl", "ParsedUrl", "parse_url"]
+__all__ = [
+    "DEFAULT_PORTS",
+    "InvalidUrl",
+    "ParsedUrl",
+    "dot_segment",
+    "parse_url",
+    "require_plain_str",
+]
 
 DEFAULT_PORTS: Final[Mapping[str, int]] = MappingProxyType(
     {"http": 80, "https": 443, "ws": 80, "wss": 443}
@@ -119,8 +126,7 @@ def parse_url(url: str) -> ParsedUrl:
     Raises :class:`InvalidUrl` naming the problem whenever two mainstream parsers could read the
     URL differently (see the module docstring), and for anything that is not an absolute
     http/https/ws/wss URL with a host."""
-    if not isinstance(url, str):
-        raise TypeError(f"a URL must be a str, got {type(url).__name__}")
+    require_plain_str(url, "a URL")
     try:
         parts = split_url(url)
         host, _ = parse_host(parts.host, wildcard_ok=False)
@@ -129,6 +135,29 @@ def parse_url(url: str) -> ParsedUrl:
     except UrlProblem as problem:
         raise InvalidUrl(url, str(problem)) from None
     return ParsedUrl(scheme=parts.scheme, host=host, port=port, path=path)
+
+
+def require_plain_str(value: object, what: str) -> None:
+    """Refuse anything but an exact ``str``. A ``str`` subclass can override ``__str__``,
+    slicing or comparison, so the text the policy reads need not be the text a client sends."""
+    if type(value) is not str:
+        if isinstance(value, str):
+            raise TypeError(
+                f"{what} must be a plain str, not the str subclass {type(value).__qualname__} "
+                "(a subclass can read differently from its characters): pass str(value) if you "
+                "trust it"
+            )
+        raise TypeError(f"{what} must be a str, got {type(value).__qualname__}")
+
+
+def dot_segment(raw_path: str) -> str | None:
+    """The first dot-segment (``.`` or ``..``, percent-encoded or not, any case) in a path as it
+    is sent, or None. A server that routes the raw path and one that resolves it first serve
+    different resources for such a path, so a policy judging one of them must refuse it."""
+    for segment in raw_path.split("/"):
+        if segment.replace("%2e", ".").replace("%2E", ".") in (".", ".."):
+            return segment
+    return None
 
 
 def split_url(text: str) -> UrlParts:

@@ -124,7 +124,14 @@ class NetworkNotAllowed(PermissionError):
     """The host's network policy refused a URL. Raised by the session the host hands a plugin.
 
     ``plugin`` names the plugin, ``url`` the refused URL, ``reason`` why, and ``nearest`` the
-    allowed pattern closest to it (empty when the policy is empty)."""
+    allowed pattern closest to it (empty when the policy is empty).
+
+    A host raises it from the session as a subclass that is also an ``aiohttp.ClientError``
+    (``host_stub.netpolicy.PolicyRefusal``): aiohttp re-wraps any other ``OSError`` escaping a
+    middleware, connector or resolver as ``ClientOSError``, which would hide the refusal and
+    invite a retry. This module stays free of aiohttp; ``except NetworkNotAllowed`` catches every
+    refusal. A refusal is final: retry code that retries ``aiohttp.ClientError`` or ``OSError``
+    must let ``NetworkNotAllowed`` through first (it is no ``ClientConnectionError``)."""
 
     def __init__(self, plugin: str, url: str, reason: str, nearest: str = "") -> None:
         self.plugin = plugin

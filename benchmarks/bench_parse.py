@@ -18,6 +18,7 @@ interleaved rounds, so that load from other processes penalises every contender 
 from __future__ import annotations
 
 import functools
+import importlib
 import json
 import random
 import sys
@@ -191,14 +192,18 @@ class _KlineFrame(msgspec.Struct, gc=False):
 _SINGLE_PASS = msgspec.json.Decoder(_KlineFrame)
 
 
+def _orjson_loads() -> Callable[[bytes], Any] | None:
+    """orjson's decoder if it happens to be installed (not a dependency)."""
+    try:
+        return importlib.import_module("orjson").loads  # type: ignore[no-any-return]
+    except ImportError:
+        return None
+
+
 def pushes() -> None:
     loaders: dict[str, Callable[[bytes], Any]] = {"json": json.loads}
-    try:
-        import orjson
-
-        loaders["orjson"] = orjson.loads
-    except ImportError:
-        pass
+    if (orjson_loads := _orjson_loads()) is not None:
+        loaders["orjson"] = orjson_loads
     print("\none push -> its record, CPU us per push (ratio: the stdlib baseline's time / this)")
     print(f"{'push':16s} {'json+Decimal':>12s}" + "".join(f" {n + '+Decimal':>14s}" for n in
           loaders if n != "json") + f" {'wire':>14s} {'route only':>11s}")  # fmt: skip
@@ -246,12 +251,8 @@ def main() -> None:
     assert ours(body) == baseline(body), "parsers disagree"
     fns: dict[str, Callable[[], object]] = {
         "baseline": lambda: baseline(body), "wire": lambda: ours(body)}  # fmt: skip
-    try:
-        import orjson
-
-        fns["orjson"] = lambda: baseline(body, orjson.loads)
-    except ImportError:
-        pass
+    if (orjson_loads := _orjson_loads()) is not None:
+        fns["orjson"] = lambda: baseline(body, orjson_loads)
     ms = best_ms(fns)
     base = ms["baseline"]
     print(f"python {sys.version.split()[0]}, msgspec {msgspec.__version__}; page: {ROWS} rows, "

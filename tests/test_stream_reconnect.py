@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 import pytest
 from _stream_sim import assert_exact, collect, finals, running, statuses, wait_until
 
-from host_stub.spec import CandleEvent, StatusKind, StreamConfig, StreamEvent
+from host_stub.spec import CandleEvent, StatusEvent, StatusKind, StreamConfig, StreamEvent
 from woox_datasource.simulator import WooXSimulator
 from woox_datasource.stream import LiveStream
 
@@ -51,6 +51,8 @@ class Recorder:
             if isinstance(event, CandleEvent):
                 if stage == 2 and not event.final:
                     return at
+            elif not isinstance(event, StatusEvent):
+                continue
             elif stage == 0 and event.kind is StatusKind.RECONNECTING:
                 stage = 1
             elif stage == 1 and event.kind is StatusKind.CONNECTED:

@@ -34,11 +34,12 @@ with only ``pluggy`` and ``attrs`` so that a third-party host can vendor it whol
 
 from __future__ import annotations
 
+import datetime
 import enum
 from bisect import bisect_left, insort
 from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping, Sequence
 from decimal import Decimal
-from typing import TYPE_CHECKING, Final, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Final, Protocol, runtime_checkable
 
 import attrs
 import pluggy
@@ -188,6 +189,28 @@ def _check_interval(_: object, attribute: attrs.Attribute[int], value: int) -> N
     _require_interval(attribute.name, value)
 
 
+_SECONDS_LIKE = range(10**9, 10**11)
+"""Epoch milliseconds in this range fall in 1970-1973, when no market here traded; as epoch
+seconds they are 2001-5138: such a time was given in seconds."""
+
+
+def _check_epoch_ms(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    """A time field: integer epoch milliseconds (None where the field is optional)."""
+    if value is None:
+        return
+    if type(value) is not int:
+        raise InvalidRequest(
+            f"{attribute.name} must be integer epoch milliseconds, got {type(value).__name__} "
+            f"{value!r}"
+        )
+    if value in _SECONDS_LIKE:
+        when = datetime.datetime.fromtimestamp(value, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        raise InvalidRequest(
+            f"{attribute.name} {value} looks like epoch seconds ({when}); times are epoch "
+            f"milliseconds: {value * 1000}"
+        )
+
+
 @attrs.frozen
 class HistoryRequest:
     """Ask for candles of ``symbol`` at ``interval`` seconds, in exactly one of three forms:
@@ -204,8 +227,8 @@ class HistoryRequest:
 
     symbol: str
     interval: int = attrs.field(validator=_check_interval)
-    start: int | None = None
-    end: int | None = None
+    start: int | None = attrs.field(default=None, validator=_check_epoch_ms)
+    end: int | None = attrs.field(default=None, validator=_check_epoch_ms)
     limit: int | None = None
 
     def __attrs_post_init__(self) -> None:
@@ -301,7 +324,7 @@ class StreamConfig:
     channel: Channel = attrs.field(default=Channel.CANDLES, converter=_to_channel, kw_only=True)
     depth: int | None = attrs.field(default=None, kw_only=True)
     rpi: bool = attrs.field(default=False, kw_only=True)
-    backfill_from: int | None = attrs.field(default=None, kw_only=True)
+    backfill_from: int | None = attrs.field(default=None, kw_only=True, validator=_check_epoch_ms)
     finals_only: bool = attrs.field(default=False, kw_only=True)
 
     def __attrs_post_init__(self) -> None:

@@ -7,7 +7,8 @@ test that wants a second, independent datasource simply creates another :class:`
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
+from contextlib import aclosing
 
 import aiohttp
 
@@ -25,6 +26,7 @@ from host_stub.spec import (
     hookimpl,
 )
 from woox_datasource import wire
+from woox_datasource.boundary import checked
 from woox_datasource.manifest import MANIFEST
 from woox_datasource.rest import RateBudget, RestClient
 from woox_datasource.settings import Settings, config_fields
@@ -121,12 +123,22 @@ class WooXDatasource:
     def fetch_history(
         self, session: aiohttp.ClientSession, request: HistoryRequest
     ) -> AsyncIterator[Sequence[OHLCV]]:
-        return self.rest(session).fetch_history(request)
+        return self._history(session, request)
+
+    async def _history(
+        self, session: aiohttp.ClientSession, request: object
+    ) -> AsyncGenerator[Sequence[OHLCV], None]:
+        # Checked on the first iteration, where the contract says errors are raised.
+        valid = checked(HistoryRequest, request, "request")
+        async with aclosing(self.rest(session).fetch_history(valid)) as batches:
+            async for batch in batches:
+                yield batch
 
     @hookimpl
     async def start_stream(self, session: aiohttp.ClientSession, config: StreamConfig) -> Stream:
-        check_channel(config)
-        return await self.stream_manager().start(session, config)
+        valid = checked(StreamConfig, config, "config")
+        check_channel(valid)
+        return await self.stream_manager().start(session, valid)
 
     @hookimpl
     async def stop_stream(self, stream_id: str) -> None:

@@ -348,8 +348,12 @@ async def test_persistent_errors_end_in_a_clear_error() -> None:
         assert type(info.value) is ExchangeError
         assert info.value.retryable
         assert (info.value.code, info.value.status) == (-1000, 500)
-        assert "GET /v3/public/klineHistory failed after 3 attempts" in str(info.value)
-        assert "internal error" in str(info.value)
+        text = str(info.value)
+        assert f"GET {sim.rest_url}/v3/public/klineHistory?symbol=SPOT_BTC_USDT" in text
+        assert "failed after 3 attempts" in text and "internal error" in text
+        # The full URL once, the exchange's code and status once: no echo of earlier wrappers.
+        counts = (text.count("http://"), text.count("code -1000"), text.count("HTTP 500"))
+        assert counts == (1, 1, 1)
         assert len(sim.requests) == 3
 
         sim.faults.clear()

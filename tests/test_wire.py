@@ -71,6 +71,8 @@ def test_normalize_symbol_accepts(raw: str, expected: str) -> None:
         ("BTC_USDT", "did you mean SPOT_BTC_USDT"),
         ("BTC/USDT", "ccxt's spelling"),
         ("BTC/USDT:USDT", "PERP_BTC_USDT"),
+        ("spot-btc-usdt", "did you mean SPOT_BTC_USDT?"),
+        ("SPOT_BTC_USDT,SPOT_ETH_USDT", "one symbol at a time"),  # not "SPOT_SPOT_BTC"
         ("FUTURES_BTC_USDT", "SPOT_<BASE>_<QUOTE>"),
         ("SPOT_BTC", "SPOT_<BASE>_<QUOTE>"),
         ("SPOT__USDT", "SPOT_<BASE>_<QUOTE>"),

@@ -15,6 +15,7 @@ import random
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from contextlib import aclosing
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 
@@ -32,11 +33,29 @@ DEFAULT_TIMEOUT = aiohttp.ClientTimeout(total=30.0, connect=10.0, sock_connect=1
 exchange into a stalled caller."""
 
 _TRANSPORT_ERRORS = (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError)
+_NEVER_HEALS: tuple[type[Exception], ...] = (
+    aiohttp.ClientSSLError,
+    *((aiohttp.ClientConnectorDNSError,) if hasattr(aiohttp, "ClientConnectorDNSError") else ()),
+)
+
+
+def _heals(exc: BaseException) -> bool:
+    """Whether a transport failure may go away by itself (a timeout, a reset, a dropped
+    connection), unlike a name that does not resolve, a refused connection (nothing listens
+    there) or a certificate problem, which retrying only hides for seconds."""
+    if isinstance(exc, _NEVER_HEALS):
+        return False
+    return not (
+        isinstance(exc, aiohttp.ClientConnectorError)
+        and isinstance(exc.os_error, ConnectionRefusedError)
+    )
 
 
 def _describe(exc: BaseException | None) -> str:
     if isinstance(exc, TimeoutError):
         return "timed out"
+    if isinstance(exc, ExchangeError):
+        return exc.message  # its code and status are carried (and shown) once, by the new error
     return f"{type(exc).__name__}: {exc}" if exc is not None else "no attempt made"
 
 
@@ -92,6 +111,7 @@ class RestClient:
         the WOO X API does not redirect."""
         attempts = self.retries + 1
         last: BaseException | None = None
+        url = self.base_url + path + (f"?{urlencode(query)}" if query else "")
         for attempt in range(1, attempts + 1):
             await self.budget.acquire()
             self.requests_sent += 1
@@ -106,23 +126,29 @@ class RestClient:
                 last = exc
             except ExchangeError as exc:
                 if not exc.retryable:
+                    if type(exc) is ExchangeError:  # say where, once; typed errors say what
+                        raise ExchangeError(f"GET {url}: {exc.message}", code=exc.code,
+                                            status=exc.status) from None  # fmt: skip
                     raise
                 last = exc
             except _TRANSPORT_ERRORS as exc:
+                if not _heals(exc):
+                    raise ExchangeError(f"GET {url} failed: {_describe(exc)}") from None
                 last = exc
             # A failed attempt may have been two requests: after a dropped connection aiohttp
             # re-sends a GET once by itself, and whatever that re-send got is what we saw.
             self.budget.charge()
             if attempt < attempts:
-                delay = self._backoff(attempt)
-                log.info("GET %s attempt %d/%d: %s; retry in %.2fs", path, attempt, attempts,
-                         _describe(last), delay)  # fmt: skip
-                await asyncio.sleep(delay)
-        raise self._gave_up(path, attempts, last)
+                # A warning, so that a host shows it: waiting silently looks like a hang.
+                said = last if isinstance(last, ExchangeError) else _describe(last)
+                log.warning("GET %s: %s; retrying (attempt %d of %d)", path, said, attempt + 1,
+                            attempts)  # fmt: skip
+                await asyncio.sleep(self._backoff(attempt))
+        raise self._gave_up(url, attempts, last)
 
     @staticmethod
-    def _gave_up(path: str, attempts: int, last: BaseException | None) -> ExchangeError:
-        what = f"GET {path} failed after {attempts} attempts; last error: {_describe(last)}"
+    def _gave_up(url: str, attempts: int, last: BaseException | None) -> ExchangeError:
+        what = f"GET {url} failed after {attempts} attempts; last error: {_describe(last)}"
         if isinstance(last, RateLimited):
             return RateLimited(what, code=last.code, status=last.status)
         if isinstance(last, ExchangeError):

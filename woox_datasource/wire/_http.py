@@ -55,11 +55,23 @@ def normalize_symbol(symbol: object) -> str:
     text = symbol.strip().upper()
     if _SYMBOL_RE.fullmatch(text):
         return text
-    hint = ""
+    raise InvalidRequest(f"invalid symbol {symbol!r}: {_SYMBOL_HELP}{_symbol_hint(text)}")
+
+
+def _symbol_hint(text: str) -> str:
+    """A suggestion only where one reading is obvious: ``BTC/USDT`` or ``spot-btc-usdt``, never
+    for a list such as ``BTC_USDT,ETH_USDT``."""
+    swap = re.fullmatch(r"([A-Z0-9]+)/([A-Z0-9]+):[A-Z0-9]+", text)  # ccxt's perpetual spelling
+    if swap:
+        return f" (did you mean PERP_{swap.group(1)}_{swap.group(2)}?)"
     parts = re.split(r"[/_:\-]", text)
-    if len(parts) >= 2 and all(p.isalnum() for p in parts[:2]):
-        hint = f" (did you mean SPOT_{parts[0]}_{parts[1]} or PERP_{parts[0]}_{parts[1]}?)"
-    raise InvalidRequest(f"invalid symbol {symbol!r}: {_SYMBOL_HELP}{hint}")
+    if not all(p.isalnum() for p in parts):
+        return " (one symbol at a time)" if re.search(r"[,;]", text) else ""
+    if len(parts) == 3 and parts[0] in ("SPOT", "PERP"):
+        return f" (did you mean {'_'.join(parts)}?)"
+    if len(parts) == 2:
+        return f" (did you mean SPOT_{parts[0]}_{parts[1]} or PERP_{parts[0]}_{parts[1]}?)"
+    return ""
 
 
 def market_parts(symbol: str) -> tuple[MarketKind, str, str] | None:

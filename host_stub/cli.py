@@ -1,8 +1,11 @@
 """``woox-host``: the reference host's command line.
 
 It stands in for the terminal: it discovers datasource plugins, hands each one a network-policed
-session, and prints what the plugin returns. Bad input is one line on stderr and exit code 2;
-exchange or network failures exit 1.
+session, and prints what the plugin returns. Every failure is one line on stderr: exit code 2 for
+bad input (options, symbols, times, URLs the policy refuses), 1 for exchange, network or disk
+failures, 130 when interrupted. Each command is a ``cmd_*`` function registered in
+:func:`build_parser`; the plumbing they share lives in small modules beside this one
+(``endpoints``, ``outfile``, ``output``, ``streaming``, ``times``).
 """
 
 from __future__ import annotations
@@ -10,31 +13,43 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib.metadata
+import logging
+import os
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 import aiohttp
 
 from host_stub import output
+from host_stub.endpoints import EndpointError, Endpoints, refusal, resolve
 from host_stub.loader import LoadedPlugin, PluginRecord, discover
 from host_stub.netpolicy import InvalidPattern, create_session
+from host_stub.outfile import OutPathError, output_file
 from host_stub.spec import (
     OHLCV,
-    CandleEvent,
     DatasourceError,
     DatasourceInfo,
     HistoryRequest,
     InvalidRequest,
     Market,
     NetworkNotAllowed,
-    StatusEvent,
     StreamConfig,
-    StreamEvent,
     UnknownSymbol,
 )
-from host_stub.times import TimeSyntaxError, format_ms, parse_duration_ms, parse_time_ms
+from host_stub.streaming import DEFAULT_CONNECT_WITHIN, NeverConnected, run_stream
+from host_stub.times import (
+    UNITS,
+    TimeSyntaxError,
+    format_ms,
+    format_span,
+    is_relative,
+    parse_seconds,
+    parse_since_ms,
+    parse_time_ms,
+)
 
 PROG = "woox-host"
 
@@ -60,43 +75,74 @@ def load(name: str) -> LoadedPlugin:
     raise UsageError(f"no datasource plugin named {name!r} is installed (found: {known})")
 
 
-def settings_from(args: argparse.Namespace) -> dict[str, str]:
-    settings = {"environment": args.env}
-    if args.rest_url:
-        settings["rest_url"] = args.rest_url
-    if args.ws_url:
-        settings["ws_url"] = args.ws_url
-    return settings
+def endpoints_from(args: argparse.Namespace) -> Endpoints:
+    return resolve(
+        environment=args.env,
+        rest_url=args.rest_url,
+        ws_url=args.ws_url,
+        simulator=args.simulator,
+    )
 
 
 @contextlib.asynccontextmanager
 async def plugin_session(
-    plugin: LoadedPlugin, settings: dict[str, str], allow: Sequence[str]
+    plugin: LoadedPlugin, endpoints: Endpoints, allow: Sequence[str]
 ) -> AsyncIterator[aiohttp.ClientSession]:
     """Configure ``plugin`` and yield the only session it may use.
 
-    The policy is the plugin's manifest targets plus what the user admitted with ``--allow``.
-    Custom endpoints are checked up front so that a refusal says how to admit them, instead of
-    surfacing as a failed request later."""
+    The policy is the plugin's manifest targets plus what the user admitted (``--allow``, or
+    ``--simulator``). Custom endpoints are checked up front so that a refusal says how to admit
+    them, instead of surfacing as a failed request later."""
     try:
-        policy = plugin.policy.extended(allow)
+        policy = plugin.policy.extended([*allow, *endpoints.allow])
     except InvalidPattern as exc:
         raise UsageError(f"--allow: {exc}") from None
-    for key in ("rest_url", "ws_url"):
-        url = settings.get(key)
-        if url and not policy.allows(url):
-            origin = url.split("://", 1)[0] + "://" + url.split("://", 1)[1].split("/", 1)[0]
-            raise UsageError(
-                f"the host's network policy refuses {key} {url!r} for plugin {plugin.name!r} "
-                f"(it admits only {', '.join(p.text for p in policy.patterns)}); "
-                f"to admit it, add: --allow '{origin}/*'"
-            )
-    plugin.call("configure", settings=settings)
+    problem = refusal(policy, endpoints, plugin.name)
+    if problem is not None:
+        raise UsageError(problem)
+    plugin.call("configure", settings=endpoints.settings())
     session = create_session(policy)
     try:
         yield session
     finally:
-        await session.close()
+        try:
+            await plugin.shutdown()  # while the session is still open, as the loader asks
+        finally:
+            await session.close()
+
+
+def intervals(plugin: LoadedPlugin) -> tuple[DatasourceInfo, dict[int, str]]:
+    """The plugin's info and its interval labels by seconds (``{3600: '1h', ...}``)."""
+    info: DatasourceInfo = plugin.call("datasource_info")
+    return info, {tf.interval: tf.label for tf in info.timeframes}
+
+
+def interval_of(plugin: LoadedPlugin, text: str) -> int:
+    """Seconds for ``text``: a number of seconds, or a label from the plugin's own timeframe
+    table (``datasource_info``), so the host needs to know nothing about any exchange."""
+    if text.isdigit():
+        return int(text)
+    info, labels = intervals(plugin)
+    by_label = {label: seconds for seconds, label in labels.items()}
+    if text not in by_label:
+        raise UsageError(
+            f"unsupported interval {text!r}; {info.name} offers {', '.join(by_label)} "
+            "(or give seconds, e.g. 3600)"
+        )
+    return by_label[text]
+
+
+def symbol_of(text: str) -> str:
+    """One symbol, as typed; the plugin checks its spelling. A list is refused here, where the
+    message can say what to do instead."""
+    if any(sep in text for sep in ", ;") or not text:
+        raise UsageError(f"give one symbol per command, got {text!r} (run one command per symbol)")
+    return text
+
+
+def _now_ms() -> int:
+    """The local clock, in whole seconds: relative times and messages need no milliseconds."""
+    return time.time_ns() // 1_000_000_000 * 1000
 
 
 # ---------------------------------------------------------------------------------------------
@@ -132,7 +178,7 @@ def _describe(record: PluginRecord) -> str:
 
 
 async def cmd_markets(args: argparse.Namespace, plugin: LoadedPlugin, out: TextIO) -> int:
-    async with plugin_session(plugin, settings_from(args), args.allow) as session:
+    async with plugin_session(plugin, endpoints_from(args), args.allow) as session:
         markets: list[Market] = await plugin.call("list_markets", session=session)
     if args.kind:
         markets = [m for m in markets if m.kind.value == args.kind]
@@ -140,80 +186,131 @@ async def cmd_markets(args: argparse.Namespace, plugin: LoadedPlugin, out: TextI
     return 0
 
 
-async def cmd_history(args: argparse.Namespace, plugin: LoadedPlugin, out: TextIO) -> int:
-    now = int(time.time() * 1000)
+def history_range(args: argparse.Namespace, now: int) -> tuple[int, int]:
+    """``--start`` and ``--end`` in ms, checked in the user's own terms."""
     start = parse_time_ms(args.start, now_ms=now)
     end = parse_time_ms(args.end, now_ms=now)
-    request = HistoryRequest(args.symbol, interval_of(plugin, args.interval), start, end)
-    with _open_out(args.out, out) as target:
-        writer = output.CandleWriter(target, args.format)
-        progress = output.Progress(start, end)
-        async with plugin_session(plugin, settings_from(args), args.allow) as session:
-            batches: AsyncIterator[Sequence[OHLCV]] = plugin.call(
-                "fetch_history", session=session, request=request
-            )
-            try:
-                async for batch in batches:
-                    writer.write(batch)
-                    progress.update(batch)
-            finally:
-                await _aclose(batches)
-                progress.close()
+    said_start = f"--start {args.start} ({format_ms(start)})"
+    if start >= now:
+        raise UsageError(
+            f"{said_start} is in the future (now is {format_ms(now)}): there is no history yet"
+        )
+    if start >= end:
+        raise UsageError(
+            f"{said_start} is not before --end {args.end} ({format_ms(end)}); "
+            "the range is [start, end)"
+        )
+    return start, end
+
+
+async def cmd_history(args: argparse.Namespace, plugin: LoadedPlugin, out: TextIO) -> int:
+    now = _now_ms()
+    start, end = history_range(args, now)
+    request = HistoryRequest(symbol_of(args.symbol), interval_of(plugin, args.interval), start, end)
+    _, labels = intervals(plugin)
+    label = labels.get(request.interval, f"{request.interval}s")
+    endpoints = endpoints_from(args)
+    async with (
+        output_file(args.out, out) as target,
+        plugin_session(plugin, endpoints, args.allow) as session,
+    ):
+        writer = output.CandleWriter(target, args.format, labels)
+        progress = output.Progress(start, end, data=target)
+        batches: AsyncIterator[list[OHLCV]] = plugin.call(
+            "fetch_history", session=session, request=request
+        )
+        try:
+            async for batch in batches:
+                writer.write(batch)
+                progress.update(batch)
+        finally:
+            await _aclose(batches)
+            progress.close()
         writer.finish()
+        if progress.first is None or progress.last is None:
+            why = await explain_empty(
+                plugin, session, request.symbol, request.interval, start, end, now
+            )
+            summary = f"no candles: {why}"
+        else:
+            summary = (
+                f"{progress.rows} {request.symbol.upper()} {label} "
+                f"candle{'s' * (progress.rows != 1)} "
+                f"{format_span(progress.first, progress.last)} in {progress.elapsed:.1f} s"
+            )
+    where = f", written to {args.out}" if args.out else ""
+    sys.stderr.write(f"{PROG}: {summary}{where}\n")
     return 0
+
+
+async def explain_empty(
+    plugin: LoadedPlugin,
+    session: aiohttp.ClientSession,
+    symbol: str,
+    interval: int,
+    start: int,
+    end: int,
+    now: int,
+) -> str:
+    """Why ``[start, end)`` held nothing, in the user's terms: a range shorter than one candle,
+    or a range before the symbol's data (found by one more look, at up to 1000 candles after)."""
+    _, labels = intervals(plugin)
+    label = labels.get(interval, f"{interval}s")
+    span = format_span(start, end)
+    step = interval * 1000
+    if min(end, now) - start < step:
+        return (
+            f"{span} is shorter than one {label} candle, and history holds closed candles only "
+            "(a candle still forming is not history yet)"
+        )
+    probe_end = min(now, end + 1000 * step)
+    if probe_end > end:
+        after = HistoryRequest(symbol, interval, end, probe_end)
+        batches: AsyncIterator[list[OHLCV]] = plugin.call(
+            "fetch_history", session=session, request=after
+        )
+        try:
+            async for batch in batches:
+                first = batch[0].open_time
+                return (
+                    f"the exchange has no {label} candles in {span}; its first one after that "
+                    f"opens at {format_ms(first)} (the symbol was probably listed then)"
+                )
+        finally:
+            await _aclose(batches)
+    return f"the exchange has no {label} candles of {symbol.upper()} in or after {span}"
 
 
 async def cmd_stream(args: argparse.Namespace, plugin: LoadedPlugin, out: TextIO) -> int:
-    now = int(time.time() * 1000)
+    now = _now_ms()
+    backfill = None
+    if args.backfill is not None:
+        backfill = parse_since_ms(args.backfill, now_ms=now)
+        if backfill >= now:
+            raise UsageError(
+                f"--backfill {args.backfill} ({format_ms(backfill)}) is in the future "
+                f"(now is {format_ms(now)}); give how far back to start, e.g. 2h"
+            )
     config = StreamConfig(
-        symbol=args.symbol,
+        symbol=symbol_of(args.symbol),
         interval=interval_of(plugin, args.interval),
-        backfill_from=now - parse_duration_ms(args.backfill) if args.backfill else None,
+        backfill_from=backfill,
         finals_only=args.finals_only,
     )
-    writer = output.CandleWriter(out, args.format, with_final=True)
-    async with plugin_session(plugin, settings_from(args), args.allow) as session:
-        await run_stream(plugin, session, config, writer, seconds=args.for_seconds)
+    _, labels = intervals(plugin)
+    writer = output.CandleWriter(out, args.format, labels, with_final=True)
+    endpoints = endpoints_from(args)
+    async with plugin_session(plugin, endpoints, args.allow) as session:
+        await run_stream(
+            plugin,
+            session,
+            config,
+            writer,
+            seconds=args.for_seconds,
+            connect_within=args.connect_timeout,
+            where=endpoints.describe_ws(),
+        )
     return 0
-
-
-async def run_stream(
-    plugin: LoadedPlugin,
-    session: aiohttp.ClientSession,
-    config: StreamConfig,
-    writer: output.CandleWriter,
-    *,
-    seconds: float | None,
-    on_event: Callable[[StreamEvent], None] | None = None,
-) -> None:
-    """Print a stream's candles to ``writer`` and its status events to stderr, for ``seconds``
-    (or until interrupted), then stop it. ``on_event`` sees every event too (the demo counts)."""
-    stream = await plugin.call("start_stream", session=session, config=config)
-    try:
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(seconds):
-                async for event in stream:
-                    if isinstance(event, CandleEvent):
-                        writer.write([event.candle], event.final)
-                        writer.finish()
-                    else:
-                        print_status(event)
-                    if on_event is not None:
-                        on_event(event)
-    finally:
-        await plugin.call("stop_stream", stream_id=stream.id)
-
-
-def print_status(event: StatusEvent) -> None:
-    parts = [f"[{event.kind.value}] {event.symbol} {event.interval}s"]
-    if event.start is not None and event.end is not None:
-        parts.append(f"{format_ms(event.start)} .. {format_ms(event.end)}")
-    if event.count is not None:
-        parts.append(f"{event.count} candles")
-    if event.reason:
-        parts.append(event.reason)
-    sys.stderr.write(" ".join(parts) + "\n")
-    sys.stderr.flush()
 
 
 async def cmd_demo(args: argparse.Namespace, plugin: LoadedPlugin, out: TextIO) -> int:
@@ -222,73 +319,87 @@ async def cmd_demo(args: argparse.Namespace, plugin: LoadedPlugin, out: TextIO) 
     return await run_demo(args, plugin, out)
 
 
-def interval_of(plugin: LoadedPlugin, text: str) -> int:
-    """Seconds for ``text``: a number of seconds, or a label from the plugin's own timeframe
-    table (``datasource_info``), so the host needs to know nothing about any exchange."""
-    if text.isdigit():
-        return int(text)
-    info: DatasourceInfo = plugin.call("datasource_info")
-    labels = {tf.label: tf.interval for tf in info.timeframes}
-    if text not in labels:
-        raise UsageError(
-            f"unsupported interval {text!r}; {info.name} offers {', '.join(labels)} "
-            "(or give seconds, e.g. 3600)"
-        )
-    return labels[text]
-
-
 async def _aclose(iterator: AsyncIterator[Any]) -> None:
     aclose = getattr(iterator, "aclose", None)
     if aclose is not None:
         await aclose()
 
 
-@contextlib.contextmanager
-def _open_out(path: str | None, default: TextIO) -> Any:
-    if path is None:
-        yield default
-        return
+# ---------------------------------------------------------------------------------------------
+# Argument parsing
+# ---------------------------------------------------------------------------------------------
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors on one line (no usage dump) and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"{PROG}: error: {message} (see: {self.prog} --help)\n")
+        raise SystemExit(2)
+
+
+def _seconds(text: str) -> float:
     try:
-        handle = open(path, "w", encoding="utf-8", newline="")  # noqa: SIM115
-    except OSError as exc:
-        raise UsageError(f"cannot write {path!r}: {exc.strerror}") from None
-    with handle:
-        yield handle
+        return parse_seconds(text)
+    except TimeSyntaxError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-# ---------------------------------------------------------------------------------------------
-# Argument parsing and main
-# ---------------------------------------------------------------------------------------------
+def _demo_seconds(text: str) -> float:
+    seconds = _seconds(text)
+    if seconds < 10:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is too short: the demo needs at least 10 seconds to show a stream "
+            "healing two disconnects"
+        )
+    return seconds
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("woox-datasource")
+    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - running from a checkout
+        return "unknown"
 
 
 def _common(parser: argparse.ArgumentParser, *, sub: bool) -> None:
     """Options every command shares. They may come before or after the command name."""
-    default = argparse.SUPPRESS if sub else None
-    parser.add_argument(
-        "--plugin", default=default if sub else "woox", help="plugin name (default: woox)"
-    )
+
+    def default(value: Any) -> Any:
+        return argparse.SUPPRESS if sub else value
+
+    parser.add_argument("--plugin", default=default("woox"), help="plugin name (default: woox)")
     parser.add_argument(
         "--env",
         choices=("production", "staging"),
-        default=default if sub else "production",
-        help="WOO X environment (default: production)",
+        default=default("production"),
+        help="exchange environment (default: production)",
     )
-    parser.add_argument("--rest-url", default=default, help="custom REST base URL")
-    parser.add_argument("--ws-url", default=default, help="custom WebSocket URL")
+    for option, what, other in (("--rest-url", "REST base", "--ws-url"),
+                                ("--ws-url", "WebSocket", "--rest-url")):  # fmt: skip
+        parser.add_argument(
+            option, default=default(None), metavar="URL", help=f"custom {what} URL (needs {other})"
+        )
+    parser.add_argument(
+        "--simulator",
+        default=default(None),
+        metavar="URL",
+        help="use the project's simulator on this machine, e.g. http://127.0.0.1:8765 (sets "
+        "both URLs and admits them)",
+    )
     parser.add_argument(
         "--allow",
         action="append",
         dest="allow_sub" if sub else "allow",
-        default=[] if not sub else argparse.SUPPRESS,
+        default=argparse.SUPPRESS if sub else [],
         metavar="PATTERN",
         help="admit an extra URL pattern, e.g. 'http://127.0.0.1:*/*' (repeatable)",
     )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=PROG, description="Reference host for PlusEV datasource plugins."
-    )
+    parser = _Parser(prog=PROG, description="Reference host for PlusEV datasource plugins.")
+    parser.add_argument("--version", action="version", version=f"{PROG} {_version()}")
     _common(parser, sub=False)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -303,24 +414,40 @@ def build_parser() -> argparse.ArgumentParser:
     markets.add_argument("--kind", choices=("spot", "perp"))
     markets.add_argument("--format", choices=output.FORMATS, default="table")
 
+    when = f"ISO-8601 UTC, epoch ms, now, or relative ({UNITS}), e.g. -7d"
     history = command("history", "download candles for [start, end)")
     history.add_argument("symbol", help="e.g. SPOT_BTC_USDT or PERP_ETH_USDT")
     history.add_argument("interval", help="e.g. 1m, 1h, 1d, 1M, 1y, or seconds (3600)")
-    history.add_argument("--start", required=True, help="ISO-8601, epoch ms, now, or -7d")
-    history.add_argument("--end", default="now", help="ISO-8601, epoch ms, now, or -1h")
+    history.add_argument("--start", required=True, metavar="TIME", help=when)
+    history.add_argument("--end", default="now", metavar="TIME", help=f"{when} (default: now)")
     history.add_argument("--format", choices=output.FORMATS, default="table")
-    history.add_argument("--out", help="write to this file instead of stdout")
+    history.add_argument(
+        "--out", metavar="FILE", help="write to FILE (replaced only when the download succeeds)"
+    )
 
     stream = command("stream", "print live candles as they come")
     stream.add_argument("symbol")
     stream.add_argument("interval")
-    stream.add_argument("--backfill", metavar="DURATION", help="start with history, e.g. 2h")
+    stream.add_argument(
+        "--backfill", metavar="SINCE", help="start with history since SINCE: 2h (= -2h) or a TIME"
+    )
     stream.add_argument("--finals-only", action="store_true", help="only closed candles")
-    stream.add_argument("--for", dest="for_seconds", type=float, metavar="SECONDS")
-    stream.add_argument("--format", choices=("table", "jsonl"), default="table")
+    stream.add_argument(
+        "--for", dest="for_seconds", type=_seconds, metavar="SECONDS", help="stop after SECONDS"
+    )
+    stream.add_argument(
+        "--connect-timeout",
+        type=_seconds,
+        default=DEFAULT_CONNECT_WITHIN,
+        metavar="SECONDS",
+        help=f"fail if not connected within SECONDS (default {DEFAULT_CONNECT_WITHIN:g})",
+    )
+    stream.add_argument("--format", choices=output.FORMATS, default="table")
 
     demo = command("demo", "run markets, history and a self-healing stream on the simulator")
-    demo.add_argument("--seconds", type=float, default=20.0, help="stream duration (default 20)")
+    demo.add_argument(
+        "--seconds", type=_demo_seconds, default=20.0, help="stream duration (default 20, min 10)"
+    )
     return parser
 
 
@@ -333,8 +460,7 @@ _ASYNC_COMMANDS: dict[
     "demo": cmd_demo,
 }
 
-
-_TAKES_RELATIVE_TIME = ("--start", "--end")
+_TAKES_TIME = ("--start", "--end", "--backfill")
 
 
 def _join_relative_times(argv: Sequence[str]) -> list[str]:
@@ -342,12 +468,118 @@ def _join_relative_times(argv: Sequence[str]) -> list[str]:
     joined: list[str] = []
     items = iter(argv)
     for item in items:
-        if item in _TAKES_RELATIVE_TIME:
+        if item in _TAKES_TIME:
             value = next(items, None)
-            joined.append(item if value is None else f"{item}={value}")
+            if value is not None and is_relative(value):
+                joined.append(f"{item}={value}")
+            else:
+                joined.extend([item] if value is None else [item, value])
         else:
             joined.append(item)
     return joined
+
+
+# ---------------------------------------------------------------------------------------------
+# Main: one line per failure, and an exit code that says which kind
+# ---------------------------------------------------------------------------------------------
+
+_BAD_INPUT = (
+    UsageError,
+    EndpointError,
+    OutPathError,
+    TimeSyntaxError,
+    InvalidRequest,
+    UnknownSymbol,
+    NetworkNotAllowed,
+)
+
+
+def _notes(exc: BaseException) -> str:
+    """Notes added on the way out (``nothing was written to ...``), also from the exception a
+    KeyboardInterrupt replaced."""
+    notes: list[str] = []
+    seen: BaseException | None = exc
+    while seen is not None:
+        notes += getattr(seen, "__notes__", [])
+        seen = seen.__context__
+    return "".join(f"; {note}" for note in dict.fromkeys(notes))
+
+
+def _failure(exc: Exception) -> tuple[int, str]:
+    """The exit code and the one line for ``exc``."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    if isinstance(exc, _BAD_INPUT):
+        return 2, f"error: {text}"
+    if isinstance(exc, DatasourceError | NeverConnected):
+        return 1, f"{type(exc).__name__}: {text}"
+    if isinstance(exc, aiohttp.ClientError | TimeoutError | ConnectionError):
+        return 1, f"network failure: {text}"
+    if isinstance(exc, OSError):
+        where = repr(exc.filename) if exc.filename else "the output"
+        return 1, f"cannot write {where}: {exc.strerror or text}"
+    return 1, f"internal error: {type(exc).__name__}: {text} (a bug: please report it)"
+
+
+class _OneLine(logging.Formatter):
+    """Plugin log records as ``woox-host: message``, an exception as its one-line summary."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        if record.exc_info and record.exc_info[1] is not None:
+            message += f": {record.exc_info[1]!r}"
+        return f"{PROG}: {' '.join(message.split())}"
+
+
+class _Repeats(logging.Filter):
+    """Drops a message already shown in the last few seconds (eight windows retrying at once
+    say the same thing eight times)."""
+
+    def __init__(self, window_s: float = 5.0) -> None:
+        super().__init__()
+        self._window = window_s
+        self._shown: dict[str, float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        now = time.monotonic()
+        message = record.getMessage()
+        if now - self._shown.get(message, -self._window) < self._window:
+            return False
+        self._shown[message] = now
+        return True
+
+
+@contextlib.contextmanager
+def _plugin_logs() -> Any:
+    """Show what plugins log at WARNING and above (retries, unfillable gaps) on stderr."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_OneLine())
+    handler.addFilter(_Repeats())
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+
+
+def _flush(target: TextIO, *, quiet: bool = False) -> int | None:
+    """Flush the data; a full disk or closed pipe behind stdout is reported here, once (unless
+    ``quiet``: another failure is being reported), and stdout is pointed at /dev/null so that the
+    interpreter does not report it again at exit. Returns the exit code when flushing failed."""
+    try:
+        target.flush()
+        return None
+    except BrokenPipeError:
+        code = 0
+    except OSError as exc:
+        if not quiet:
+            sys.stderr.write(f"{PROG}: cannot write the output: {exc.strerror}\n")
+        code = 1
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, target.fileno())
+        os.close(devnull)
+    return code
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
@@ -355,30 +587,29 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     args = build_parser().parse_args(_join_relative_times(raw))
     args.allow = [*args.allow, *getattr(args, "allow_sub", [])]
     target = out if out is not None else sys.stdout
-    try:
-        if args.command == "plugins":
-            return cmd_plugins(args, target)
-        if args.command == "demo":
-            import host_stub.demo  # noqa: F401 - imports (the simulator) happen off the loop
-        # Discovery and imports are blocking work: do them before the event loop starts.
-        plugin = load(args.plugin)
-        return asyncio.run(_ASYNC_COMMANDS[args.command](args, plugin, target))
-    except (
-        UsageError,
-        InvalidRequest,
-        UnknownSymbol,
-        NetworkNotAllowed,
-        TimeSyntaxError,
-    ) as exc:
-        sys.stderr.write(f"{PROG}: error: {exc}\n")
-        return 2
-    except DatasourceError as exc:
-        sys.stderr.write(f"{PROG}: {type(exc).__name__}: {exc}\n")
-        return 1
-    except KeyboardInterrupt:
-        return 130
-    except BrokenPipeError:
-        return 0
+    code: int
+    with _plugin_logs():
+        try:
+            if args.command == "plugins":
+                code = cmd_plugins(args, target)
+            else:
+                if args.command == "demo":
+                    import host_stub.demo  # noqa: F401 - imports (the simulator) happen off the loop
+                # Discovery and imports are blocking work: do them before the event loop starts.
+                plugin = load(args.plugin)
+                code = asyncio.run(_ASYNC_COMMANDS[args.command](args, plugin, target))
+        except KeyboardInterrupt as exc:
+            sys.stderr.write(f"{PROG}: interrupted{_notes(exc)}\n")
+            return 130
+        except BrokenPipeError:
+            return _flush(target) or 0
+        except Exception as exc:
+            code, line = _failure(exc)
+            _flush(target, quiet=True)
+            sys.stderr.write(f"{PROG}: {line}{_notes(exc)}\n")
+            return code
+    failed = _flush(target)
+    return code if failed is None else failed
 
 
 if __name__ == "__main__":  # pragma: no cover

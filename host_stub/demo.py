@@ -20,7 +20,8 @@ from typing import TextIO
 import aiohttp
 
 from host_stub import output
-from host_stub.cli import plugin_session, run_stream
+from host_stub.cli import intervals, plugin_session
+from host_stub.endpoints import Endpoints
 from host_stub.loader import LoadedPlugin
 from host_stub.spec import (
     OHLCV,
@@ -32,6 +33,7 @@ from host_stub.spec import (
     StreamConfig,
     StreamEvent,
 )
+from host_stub.streaming import run_stream
 from woox_datasource.simulator import WooXSimulator
 
 SPEED = 60.0
@@ -46,8 +48,9 @@ async def run_demo(args: argparse.Namespace, plugin: LoadedPlugin, out: TextIO) 
         allow = [f"http://127.0.0.1:{port}/*", f"ws://127.0.0.1:{port}/*"]
         out.write(f"== WOO X simulator at {sim.rest_url} (market clock {SPEED:g}x real time)\n")
         out.write("   admitted explicitly: " + " ".join(f"--allow '{a}'" for a in allow) + "\n")
-        settings = {"environment": "production", "rest_url": sim.rest_url, "ws_url": sim.ws_url}
-        async with plugin_session(plugin, settings, allow) as session:
+        endpoints = Endpoints("production", sim.rest_url, sim.ws_url)
+        _, labels = intervals(plugin)
+        async with plugin_session(plugin, endpoints, allow) as session:
             markets: list[Market] = await plugin.call("list_markets", session=session)
             spot = sum(m.kind.value == "spot" for m in markets)
             out.write(
@@ -63,7 +66,7 @@ async def run_demo(args: argparse.Namespace, plugin: LoadedPlugin, out: TextIO) 
             out.write(
                 f"\n== 2. history: {SYMBOL} 1h, the last 48 closed hours: {len(candles)} candles\n"
             )
-            output.CandleWriter(out, "table").write(candles[-5:])
+            output.CandleWriter(out, "table", labels).write(candles[-5:])
 
             out.write(
                 f"\n== 3. stream: {SYMBOL} 1m final candles, 5 minutes of backfill, "
@@ -73,7 +76,8 @@ async def run_demo(args: argparse.Namespace, plugin: LoadedPlugin, out: TextIO) 
             config = StreamConfig(
                 SYMBOL, MINUTE, backfill_from=sim.clock.now_ms() - 5 * 60_000, finals_only=True
             )
-            finals, kinds = await _stream_with_faults(plugin, session, config, sim, args, out)
+            writer = output.CandleWriter(out, "table", labels)
+            finals, kinds = await _stream_with_faults(plugin, session, config, sim, args, writer)
     return _verdict(finals, kinds, out)
 
 
@@ -83,9 +87,8 @@ async def _stream_with_faults(
     config: StreamConfig,
     sim: WooXSimulator,
     args: argparse.Namespace,
-    out: TextIO,
+    writer: output.CandleWriter,
 ) -> tuple[list[OHLCV], list[StatusKind]]:
-    writer = output.CandleWriter(out, "table")
     finals: list[OHLCV] = []
     kinds: list[StatusKind] = []
 

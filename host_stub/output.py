@@ -1,28 +1,33 @@
-"""Writing candles, markets and progress for people (table) and programs (csv, jsonl).
+"""Writing candles, status events and markets for people (table) and programs (csv, jsonl).
 
-Writers take records one batch at a time and write them at once, so a year of 1m candles never
-sits in memory. Decimals are written as the exchange sent them: no float ever touches a price.
+Every format carries the same fields, rendered the same way: times as ISO-8601 UTC
+(``times.format_ms``), intervals by their label (``1M``, not 2592000), prices and volumes with
+exactly the digits the exchange sent (no float ever touches them). Writers take records one
+batch at a time and write them at once, so a year of 1m candles never sits in memory. The table
+is for a terminal: symbol and interval go in a title line, numbers are right-aligned, and a row
+of today's markets fits 120 columns.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import os
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TextIO
 
-from host_stub.spec import OHLCV, Market
-from host_stub.times import format_ms
+from host_stub.spec import OHLCV, Market, StatusEvent
+from host_stub.times import format_ms, format_seconds, format_span
 
 FORMATS = ("table", "csv", "jsonl")
 
-_CANDLE_FIELDS = (
+CANDLE_FIELDS = (
     "symbol",
     "interval",
     "open_time",
-    "open_time_utc",
+    "close_time",
     "open",
     "high",
     "low",
@@ -30,99 +35,143 @@ _CANDLE_FIELDS = (
     "volume",
     "quote_volume",
 )
-_TABLE_WIDTHS = (16, 9, 14, 20, 14, 14, 14, 14, 18, 22)
-
-
-def candle_row(c: OHLCV) -> tuple[str, ...]:
-    return (
-        c.symbol,
-        str(c.interval),
-        str(c.open_time),
-        format_ms(c.open_time),
-        str(c.open),
-        str(c.high),
-        str(c.low),
-        str(c.close),
-        str(c.volume),
-        str(c.quote_volume),
-    )
-
-
-def candle_json(c: OHLCV, **extra: object) -> str:
-    record: dict[str, object] = {
-        "symbol": c.symbol,
-        "interval": c.interval,
-        "open_time": c.open_time,
-        "close_time": c.close_time,
-        "open": str(c.open),
-        "high": str(c.high),
-        "low": str(c.low),
-        "close": str(c.close),
-        "volume": str(c.volume),
-        "quote_volume": str(c.quote_volume),
-    }
-    record.update(extra)
-    return json.dumps(record, separators=(",", ":"))
+_TABLE_FIELDS = CANDLE_FIELDS[2:]
+"""The table names symbol and interval once, in its title line."""
+_TIME_WIDTH = len("2024-01-31T12:00:00Z")
 
 
 class CandleWriter:
     """Writes candle batches to ``out`` in one of :data:`FORMATS`.
 
-    With ``with_final`` (live streams) each candle carries whether it is final: a ``final``
-    column holding ``final`` or nothing in table and csv, a boolean ``final`` in jsonl."""
+    ``labels`` maps interval seconds to the plugin's labels. With ``with_final`` (live streams)
+    each candle says whether it is final: a ``final`` column (``final`` or blank in the table,
+    ``true``/``false`` in csv), and in jsonl every line is an object with a ``type``
+    (``candle`` with a boolean ``final``, or ``status``, see :meth:`write_status`)."""
 
-    def __init__(self, out: TextIO, fmt: str, *, with_final: bool = False) -> None:
+    def __init__(
+        self,
+        out: TextIO,
+        fmt: str,
+        labels: Mapping[int, str],
+        *,
+        with_final: bool = False,
+    ) -> None:
+        if fmt not in FORMATS:
+            raise ValueError(f"unknown format {fmt!r}")
         self._out = out
         self._fmt = fmt
+        self._labels = labels
         self._with_final = with_final
         self._csv = csv.writer(out, lineterminator="\n") if fmt == "csv" else None
-        self._widths = _TABLE_WIDTHS + ((5,) if with_final else ())
-        self._header_done = False
+        self._widths: list[int] | None = None
+        self.rows = 0
 
-    def _header(self) -> None:
-        if self._header_done:
-            return
-        self._header_done = True
-        names = _CANDLE_FIELDS + (("final",) if self._with_final else ())
-        if self._csv is not None:
-            self._csv.writerow(names)
-        elif self._fmt == "table":
-            self._out.write(_table_line(names, self._widths) + "\n")
+    def label(self, interval: int | None) -> str:
+        if interval is None:
+            return ""
+        return self._labels.get(interval, str(interval))
 
     def write(self, candles: Sequence[OHLCV], final: bool = False) -> None:
-        self._header()
-        if self._fmt == "jsonl":
-            add = {"final": final} if self._with_final else {}
-            self._out.write("".join(candle_json(c, **add) + "\n" for c in candles))
+        if not candles:
             return
-        mark = (("final" if final else ""),) if self._with_final else ()
-        rows = [candle_row(c) + mark for c in candles]
-        if self._csv is not None:
-            self._csv.writerows(rows)
+        self.rows += len(candles)
+        if self._fmt == "jsonl":
+            extra: dict[str, object] = {"type": "candle"} if self._with_final else {}
+            self._out.write("".join(self._json(c, extra, final) + "\n" for c in candles))
+        elif self._csv is not None:
+            if self.rows == len(candles):
+                self._csv.writerow(CANDLE_FIELDS + (("final",) if self._with_final else ()))
+            mark = (("true" if final else "false"),) if self._with_final else ()
+            self._csv.writerows(self._cells(c) + mark for c in candles)
         else:
-            self._out.write("".join(_table_line(r, self._widths) + "\n" for r in rows))
+            self._table(candles, final)
+
+    def write_status(self, event: StatusEvent) -> None:
+        """A status event as a jsonl line (``type`` ``status``); other formats leave status
+        events to stderr, where they do not break the columns."""
+        if self._fmt != "jsonl":
+            return
+        record = {
+            "type": "status",
+            "kind": event.kind.value,
+            "symbol": event.symbol,
+            "interval": self.label(event.interval),
+            "reason": event.reason,
+            "start": None if event.start is None else format_ms(event.start),
+            "end": None if event.end is None else format_ms(event.end),
+            "count": event.count,
+        }
+        self._out.write(json.dumps(record, separators=(",", ":")) + "\n")
 
     def finish(self) -> None:
-        self._header()
+        """Flush; an empty csv still gets its header, so a program reading it sees the columns."""
+        if self.rows == 0 and self._csv is not None:
+            self._csv.writerow(CANDLE_FIELDS + (("final",) if self._with_final else ()))
         self._out.flush()
 
+    def _cells(self, c: OHLCV) -> tuple[str, ...]:
+        return (
+            c.symbol,
+            self.label(c.interval),
+            format_ms(c.open_time),
+            format_ms(c.close_time),
+            str(c.open),
+            str(c.high),
+            str(c.low),
+            str(c.close),
+            str(c.volume),
+            str(c.quote_volume),
+        )
 
-def _table_line(cells: Iterable[str], widths: Sequence[int]) -> str:
-    return "  ".join(cell.ljust(w) for cell, w in zip(cells, widths, strict=True)).rstrip()
+    def _json(self, c: OHLCV, extra: dict[str, object], final: bool) -> str:
+        record: dict[str, object] = dict(extra)
+        record.update(zip(CANDLE_FIELDS, self._cells(c), strict=True))
+        if self._with_final:
+            record["final"] = final
+        return json.dumps(record, separators=(",", ":"))
+
+    def _table(self, candles: Sequence[OHLCV], final: bool) -> None:
+        rows = [self._cells(c)[2:] for c in candles]
+        names = _TABLE_FIELDS + (("final",) if self._with_final else ())
+        if self._widths is None:
+            # Widths from the first batch; a wider value later widens its column from then on.
+            self._widths = [max(len(n), *(len(r[i]) for r in rows)) for i, n in enumerate(names)]
+            first = candles[0]
+            self._out.write(f"{first.symbol} {self.label(first.interval)} (times UTC)\n")
+            self._out.write(_table_line(names, self._widths, 6, 2) + "\n")
+        mark = (("final" if final else ""),) if self._with_final else ()
+        lines = []
+        for row in rows:
+            cells = row + mark
+            for i, cell in enumerate(cells):
+                self._widths[i] = max(self._widths[i], len(cell))
+            lines.append(_table_line(cells, self._widths, 6, 2))
+        self._out.write("".join(line + "\n" for line in lines))
+
+
+def _table_line(cells: Sequence[str], widths: Sequence[int], numeric: int, first: int) -> str:
+    """Columns ``first`` to ``first + numeric`` (numbers, and their headers) right-aligned, the
+    others left-aligned, one space between columns."""
+    out = []
+    for i, (cell, width) in enumerate(zip(cells, widths, strict=True)):
+        out.append(cell.rjust(width) if first <= i < first + numeric else cell.ljust(width))
+    return " ".join(out).rstrip()
+
+
+_MARKET_FIELDS = (
+    "symbol",
+    "kind",
+    "base",
+    "quote",
+    "status",
+    "price_tick",
+    "quantity_tick",
+    "min_quantity",
+    "min_notional",
+)
 
 
 def write_markets(out: TextIO, markets: Sequence[Market], fmt: str) -> None:
-    names = (
-        "symbol",
-        "kind",
-        "base",
-        "quote",
-        "status",
-        "price_tick",
-        "quantity_tick",
-        "min_quantity",
-        "min_notional",
-    )
     rows = [
         (
             m.symbol,
@@ -138,53 +187,95 @@ def write_markets(out: TextIO, markets: Sequence[Market], fmt: str) -> None:
         for m in markets
     ]
     if fmt == "jsonl":
-        out.writelines(json.dumps(dict(zip(names, r, strict=True))) + "\n" for r in rows)
+        out.writelines(
+            json.dumps(dict(zip(_MARKET_FIELDS, r, strict=True)), separators=(",", ":")) + "\n"
+            for r in rows
+        )
     elif fmt == "csv":
         writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(names)
+        writer.writerow(_MARKET_FIELDS)
         writer.writerows(rows)
-    else:
-        widths = (18, 5, 8, 6, 10, 12, 14, 12, 12)
-        out.write(_table_line(names, widths) + "\n")
-        out.writelines(_table_line(r, widths) + "\n" for r in rows)
+    elif rows:
+        widths = [max(len(n), *(len(r[i]) for r in rows)) for i, n in enumerate(_MARKET_FIELDS)]
+        out.write(_table_line(_MARKET_FIELDS, widths, 4, 5) + "\n")
+        out.writelines(_table_line(r, widths, 4, 5) + "\n" for r in rows)
 
 
 def _opt(value: object) -> str:
     return "" if value is None else str(value)
 
 
+def status_line(event: StatusEvent, label: str) -> str:
+    """A status event for people: ``[reconnecting] SPOT_BTC_USDT 1m: <reason>``."""
+    parts = [f"[{event.kind.value}] {event.symbol} {label or event.channel.value}"]
+    if event.start is not None and event.end is not None:
+        parts.append(format_span(event.start, event.end))
+    if event.count is not None:
+        parts.append(f"{event.count} candles")
+    line = " ".join(parts)
+    return f"{line}: {event.reason}" if event.reason else line
+
+
+def same_terminal(a: TextIO, b: TextIO) -> bool:
+    """Whether ``a`` and ``b`` write to the same terminal (then progress would tear the data)."""
+    try:
+        return (
+            a.isatty()
+            and b.isatty()
+            and os.fstat(a.fileno()).st_rdev == os.fstat(b.fileno()).st_rdev
+        )
+    except (OSError, ValueError):
+        return False
+
+
 class Progress:
-    """A one-line progress display on stderr, shown only when stderr is a terminal.
+    """A one-line progress display on stderr, drawn only when stderr is a terminal that the data
+    is not also going to.
 
     Progress is measured by open time reached within the requested range, which needs nothing
     but the batches themselves: batches arrive in ascending order."""
 
-    def __init__(self, start: int, end: int, stream: TextIO | None = None) -> None:
+    def __init__(self, start: int, end: int, data: TextIO, stream: TextIO | None = None) -> None:
         self._stream = stream if stream is not None else sys.stderr
-        self._enabled = self._stream.isatty()
+        self._enabled = self._stream.isatty() and not same_terminal(self._stream, data)
         self._start, self._end = start, end
         self._began = time.monotonic()
+        self._drawn = False
         self.rows = 0
         self.batches = 0
+        self.first: int | None = None
+        self.last: int | None = None
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self._began
 
     def update(self, batch: Sequence[OHLCV]) -> None:
+        if not batch:
+            return
         self.rows += len(batch)
         self.batches += 1
-        if not self._enabled or not batch:
+        if self.first is None:
+            self.first = batch[0].open_time
+        self.last = batch[-1].close_time
+        if not self._enabled:
             return
         done = (batch[-1].close_time - self._start) / (self._end - self._start)
         done = min(max(done, 0.0), 1.0)
-        elapsed = time.monotonic() - self._began
+        elapsed = self.elapsed
         rate = self.rows / elapsed if elapsed > 0 else 0.0
         eta = elapsed * (1 - done) / done if done > 0 else 0.0
         bar = "#" * int(done * 30)
         self._stream.write(
             f"\r[{bar:<30}] {done:6.1%}  batches {self.batches}  rows {self.rows}  "
-            f"{rate:,.0f} rows/s  ETA {eta:5.1f}s "
+            f"{rate:,.0f} rows/s  ETA {format_seconds(eta)} "
         )
         self._stream.flush()
+        self._drawn = True
 
     def close(self) -> None:
-        if self._enabled:
-            self._stream.write("\n")
+        """Clear the progress line, so that what follows starts on a clean line."""
+        if self._drawn:
+            self._stream.write("\r\x1b[K")
             self._stream.flush()
+            self._drawn = False

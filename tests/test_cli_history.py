@@ -3,42 +3,26 @@ the simulator over loopback through the host's network policy."""
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
-import itertools
 import json
-import sys
+import re
 from pathlib import Path
 
+import pytest
+from _cli_helpers import HOUR_MS, hour_floor, one_line, simulator, woox_host
+
+from host_stub.times import format_ms
 from woox_datasource.simulator import WooXSimulator
 
-HOUR_MS = 3_600_000
-
-
-async def woox_host(*argv: str) -> tuple[int, str, str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "host_stub",
-        *argv,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
-    assert process.returncode is not None
-    return process.returncode, stdout.decode(), stderr.decode()
-
-
-def allow(sim: WooXSimulator) -> list[str]:
-    return ["--rest-url", sim.rest_url, "--allow", "http://127.0.0.1:*/*"]
+DAY_MS = 24 * HOUR_MS
 
 
 async def test_history_prints_the_simulators_candles_as_csv() -> None:
     async with WooXSimulator() as sim:
-        end = sim.clock.now_ms() // HOUR_MS * HOUR_MS - 5 * HOUR_MS
+        end = hour_floor(sim.clock.now_ms()) - 5 * HOUR_MS
         start = end - 1500 * HOUR_MS  # two windows of klineHistory
-        code, out, err = await woox_host(
+        ran = await woox_host(
             "history",
             "spot_btc_usdt",
             "1h",
@@ -48,16 +32,17 @@ async def test_history_prints_the_simulators_candles_as_csv() -> None:
             str(end),
             "--format",
             "csv",
-            *allow(sim),
+            *simulator(sim),
         )
-        assert code == 0, err
-        rows = list(csv.DictReader(io.StringIO(out)))
+        assert ran.code == 0, ran.err
+        rows = list(csv.DictReader(io.StringIO(ran.out)))
         expected = sim.candles("SPOT_BTC_USDT", "1h", start, end)
         assert len(rows) == len(expected) == 1500
         for row, candle in zip(rows, expected, strict=True):
             assert row["symbol"] == "SPOT_BTC_USDT"
-            assert row["interval"] == "3600"
-            assert int(row["open_time"]) == candle.start_ms
+            assert row["interval"] == "1h"
+            assert row["open_time"] == format_ms(candle.start_ms)
+            assert row["close_time"] == format_ms(candle.end_ms)
             assert (row["open"], row["high"], row["low"], row["close"]) == (
                 candle.open,
                 candle.high,
@@ -65,12 +50,59 @@ async def test_history_prints_the_simulators_candles_as_csv() -> None:
                 candle.close,
             )
             assert (row["volume"], row["quote_volume"]) == (candle.volume, candle.amount)
+        # The summary: one line on stderr, in the user's terms.
+        assert one_line(ran) == (
+            f"woox-host: 1500 SPOT_BTC_USDT 1h candles [{format_ms(start)}, {format_ms(end)}) "
+            f"in {ran.err.split(' in ')[1].split(' s')[0]} s"
+        )
+
+
+async def test_every_format_has_the_same_fields_rendered_the_same_way() -> None:
+    async with WooXSimulator() as sim:
+        end = hour_floor(sim.clock.now_ms()) // DAY_MS * DAY_MS
+        start = end - 3 * 30 * DAY_MS
+        argv = ["history", "SPOT_BTC_USDT", "1M", "--start", str(start), "--end", str(end)]
+        outputs = {}
+        for fmt in ("csv", "jsonl", "table"):
+            ran = await woox_host(*argv, "--format", fmt, *simulator(sim))
+            assert ran.code == 0, ran.err
+            outputs[fmt] = ran.out
+    rows = list(csv.DictReader(io.StringIO(outputs["csv"])))
+    records = [json.loads(line) for line in outputs["jsonl"].splitlines()]
+    assert rows and [dict(r) for r in rows] == records  # same names, same strings
+    assert set(rows[0]) >= {"open_time", "close_time", "interval"}
+    assert rows[0]["interval"] == "1M"  # by label, not 2592000
+    title, header, *lines = outputs["table"].splitlines()
+    assert title == "SPOT_BTC_USDT 1M (times UTC)"
+    assert header.split() == [k for k in rows[0] if k not in ("symbol", "interval")]
+    for row, line in zip(rows, lines, strict=True):
+        assert line.split() == [v for k, v in row.items() if k not in ("symbol", "interval")]
+
+
+async def test_the_table_fits_120_columns_with_numbers_right_aligned() -> None:
+    async with WooXSimulator() as sim:
+        widths = []
+        for symbol, interval in (("SPOT_BTC_USDT", "1y"), ("SPOT_BTC_USDT", "1M"),
+                                 ("PERP_ETH_USDT", "1w"), ("SPOT_1INCH_USDT", "1d")):  # fmt: skip
+            ran = await woox_host("history", symbol, interval, "--start", "-3y", *simulator(sim))
+            assert ran.code == 0, ran.err
+            lines = ran.out.splitlines()
+            widths += [len(line) for line in lines]
+            header, rows = lines[1], lines[2:]
+            assert rows
+            # Right-aligned: each number ends where its header ends.
+            for name in ("open", "high", "low", "close", "volume", "quote_volume"):
+                match = re.search(rf" {name}(?= |$)", header)
+                assert match is not None
+                end = match.end()
+                assert all(row[end - 1] != " " and row[end : end + 1] in ("", " ") for row in rows)
+        assert max(widths) <= 120
 
 
 async def test_history_to_file_as_jsonl(tmp_path: Path) -> None:
     async with WooXSimulator() as sim:
         target = tmp_path / "out.jsonl"
-        code, out, err = await woox_host(
+        ran = await woox_host(
             "history",
             "PERP_ETH_USDT",
             "1d",
@@ -82,79 +114,114 @@ async def test_history_to_file_as_jsonl(tmp_path: Path) -> None:
             "jsonl",
             "--out",
             str(target),
-            *allow(sim),
+            *simulator(sim),
         )
-        assert code == 0, err
-        assert out == ""
+        assert ran.code == 0, ran.err
+        assert ran.out == ""
         records = [json.loads(line) for line in target.read_text().splitlines()]
         assert 27 <= len(records) <= 29
         opens = [r["open_time"] for r in records]
         assert opens == sorted(set(opens))
-        first = sim.candles("PERP_ETH_USDT", "1d", opens[0], opens[0] + 1)[0]
-        assert records[0]["quote_volume"] == first.amount
+        assert f"written to {target}" in one_line(ran)
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["out.jsonl"]  # noqa: ASYNC240 - no temporary left
 
 
 async def test_history_without_allow_is_refused_and_says_how_to_admit() -> None:
     async with WooXSimulator() as sim:
-        code, out, err = await woox_host(
-            "history", "SPOT_BTC_USDT", "1h", "--start", "-1d", "--rest-url", sim.rest_url
+        ran = await woox_host(
+            "history",
+            "SPOT_BTC_USDT",
+            "1h",
+            "--start",
+            "-1d",
+            "--rest-url",
+            sim.rest_url,
+            "--ws-url",
+            sim.ws_url,
         )
-        assert code == 2
-        assert out == ""
+        assert ran.code == 2
+        assert ran.out == ""
         port = sim.rest_url.rsplit(":", 1)[1]
-        assert "network policy refuses" in err
-        assert f"--allow 'http://127.0.0.1:{port}/*'" in err
+        line = one_line(ran)
+        assert "network policy refuses" in line
+        assert f"--allow 'http://127.0.0.1:{port}/*' --allow 'ws://127.0.0.1:{port}/*'" in line
         assert not sim.requests  # nothing reached the simulator
 
 
 async def test_history_unknown_symbol_is_one_line_exit_2() -> None:
     async with WooXSimulator() as sim:
-        code, _, err = await woox_host(
-            "history", "SPOT_NOPE_USDT", "1h", "--start", "-1d", *allow(sim)
-        )
-        assert code == 2
-        assert "SPOT_NOPE_USDT" in err
-        assert err.count("\n") == 1
+        ran = await woox_host("history", "SPOT_NOPE_USDT", "1h", "--start", "-1d", *simulator(sim))
+        assert ran.code == 2
+        assert "SPOT_NOPE_USDT" in one_line(ran)
 
 
 async def test_markets_filters_by_kind() -> None:
     async with WooXSimulator() as sim:
-        code, out, err = await woox_host(
-            "markets", "--kind", "perp", "--format", "csv", *allow(sim)
-        )
-        assert code == 0, err
-        rows = list(csv.DictReader(io.StringIO(out)))
+        ran = await woox_host("markets", "--kind", "perp", "--format", "csv", *simulator(sim))
+        assert ran.code == 0, ran.err
+        rows = list(csv.DictReader(io.StringIO(ran.out)))
         assert rows
         assert all(r["kind"] == "perp" and r["symbol"].startswith("PERP_") for r in rows)
+        table = await woox_host("markets", *simulator(sim))
+        assert table.code == 0 and max(len(line) for line in table.out.splitlines()) <= 120
 
 
-async def test_stream_prints_live_finals_equal_to_history_then_stops_by_itself() -> None:
-    async with WooXSimulator(speed=120.0) as sim:
-        code, out, err = await woox_host(
-            "stream",
-            "SPOT_ETH_USDT",
-            "1m",
-            "--finals-only",
-            "--backfill",
-            "5m",
-            "--for",
-            "4",
-            "--format",
-            "jsonl",
-            "--ws-url",
-            sim.ws_url,
-            "--allow",
-            "ws://127.0.0.1:*/*",
-            *allow(sim),
+# -- time arguments in the user's terms -------------------------------------------------------
+
+
+async def test_a_start_in_the_future_is_reported_as_such_in_the_users_terms() -> None:
+    async with WooXSimulator() as sim:
+        ran = await woox_host("history", "SPOT_BTC_USDT", "1h", "--start", "2999-01-01",
+                              *simulator(sim))  # fmt: skip
+        assert ran.code == 2
+        line = one_line(ran)
+        assert "--start 2999-01-01 (2999-01-01T00:00:00Z) is in the future" in line
+        assert "reversed" not in line and "epoch" not in line and not re.search(r"\d{13}", line)
+        assert not sim.requests
+
+
+async def test_a_reversed_range_names_the_dates_the_user_gave() -> None:
+    async with WooXSimulator() as sim:
+        ran = await woox_host("history", "SPOT_BTC_USDT", "1h", "--start", "2024-02-01",
+                              "--end", "2024-01-01", *simulator(sim))  # fmt: skip
+        assert ran.code == 2
+        assert one_line(ran) == (
+            "woox-host: error: --start 2024-02-01 (2024-02-01T00:00:00Z) is not before "
+            "--end 2024-01-01 (2024-01-01T00:00:00Z); the range is [start, end)"
         )
-        assert code == 0, err
-        events = [json.loads(line) for line in out.splitlines()]
-        assert len(events) >= 5  # backfill, then a final every half second of market time
-        assert all(e["final"] is True for e in events)
-        opens = [e["open_time"] for e in events]
-        assert all(b - a == 60_000 for a, b in itertools.pairwise(opens))
-        truth = sim.candles("SPOT_ETH_USDT", "1m", opens[0], opens[-1] + 1)
-        assert [e["close"] for e in events] == [t.close for t in truth]
-        assert [e["quote_volume"] for e in events] == [t.amount for t in truth]
-        assert "[connected] SPOT_ETH_USDT 60s" in err
-        assert "[backfilled]" in err
+
+
+@pytest.mark.parametrize("start", ["-1y", "-1.5h", "-2w", "-1M", "-90m"])
+async def test_every_relative_unit_works_on_the_command_line(start: str) -> None:
+    async with WooXSimulator() as sim:
+        ran = await woox_host("history", "SPOT_BTC_USDT", "1h", "--start", start, *simulator(sim))
+        assert ran.code == 0, ran.err
+        summary = r"woox-host: \d+ SPOT_BTC_USDT 1h candles? \[.*\) in .* s"
+        assert re.fullmatch(summary, one_line(ran))
+
+
+# -- empty results say why ----------------------------------------------------------------------
+
+
+async def test_a_range_shorter_than_one_candle_says_so_instead_of_a_bare_header() -> None:
+    async with WooXSimulator() as sim:
+        ran = await woox_host("history", "SPOT_BTC_USDT", "1d", "--start", "-2h", *simulator(sim))
+        assert ran.code == 0, ran.err
+        assert ran.out == ""
+        assert "no candles: " in one_line(ran) and "shorter than one 1d candle" in ran.err
+
+
+async def test_a_range_before_the_listing_says_when_the_symbol_starts() -> None:
+    async with WooXSimulator() as sim:
+        listed = sim.symbols["PERP_2Z_USDT"]  # listed 36 h before the simulator's clock start
+        ran = await woox_host("history", "PERP_2Z_USDT", "1h", "--start",
+                              format_ms(listed - 3 * DAY_MS), "--end", format_ms(listed - DAY_MS),
+                              "--format", "csv", *simulator(sim))  # fmt: skip
+        assert ran.code == 0, ran.err
+        assert ran.out.splitlines() == [
+            "symbol,interval,open_time,close_time,open,high,low,close,volume,quote_volume"
+        ]
+        line = one_line(ran)
+        assert "no candles" in line and "first one after that opens at" in line
+        first = sim.candles("PERP_2Z_USDT", "1h", listed, listed + 2 * HOUR_MS)[0]
+        assert format_ms(first.start_ms) in line

@@ -200,8 +200,8 @@ def _check_epoch_ms(_: object, attribute: attrs.Attribute[Any], value: object) -
         return
     if type(value) is not int:
         raise InvalidRequest(
-            f"{attribute.name} must be integer epoch milliseconds, got {type(value).__name__} "
-            f"{value!r}"
+            f"{attribute.name} must be epoch milliseconds (an integer), got "
+            f"{type(value).__name__} {value!r}"
         )
     if value in _SECONDS_LIKE:
         when = datetime.datetime.fromtimestamp(value, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -45,7 +45,6 @@ from host_stub.times import (
     TimeSyntaxError,
     format_ms,
     format_span,
-    is_relative,
     parse_seconds,
     parse_since_ms,
     parse_time_ms,
@@ -461,6 +460,8 @@ _ASYNC_COMMANDS: dict[
 }
 
 _TAKES_TIME = ("--start", "--end", "--backfill")
+_NUMBER_START = frozenset("0123456789.")
+"""``-7d``, ``-1.5h``, ``-1x`` (wrong, but a value): no option starts with a digit."""
 
 
 def _join_relative_times(argv: Sequence[str]) -> list[str]:
@@ -470,7 +471,7 @@ def _join_relative_times(argv: Sequence[str]) -> list[str]:
     for item in items:
         if item in _TAKES_TIME:
             value = next(items, None)
-            if value is not None and is_relative(value):
+            if value is not None and value[:1] == "-" and value[1:2] in _NUMBER_START:
                 joined.append(f"{item}={value}")
             else:
                 joined.extend([item] if value is None else [item, value])

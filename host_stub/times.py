@@ -30,12 +30,6 @@ class TimeSyntaxError(ValueError):
     """A time or duration the user typed could not be read, or makes no sense."""
 
 
-def is_relative(text: str) -> bool:
-    """Whether ``text`` looks like a relative time (``-2h``), which argparse would otherwise take
-    for an option."""
-    return bool(_AMOUNT.match(text.strip().removeprefix("-")))
-
-
 def ago_ms(text: str, *, now_ms: int) -> int:
     """``now_ms`` moved back by an amount such as ``90s``, ``1.5h``, ``7d``, ``1M`` or ``1y``."""
     match = _AMOUNT.match(text.strip())

@@ -23,12 +23,9 @@ from _netpolicy_sites import NameMap, Site, serve_many
 from yarl import URL
 
 from host_stub.netpolicy import (
-    InvalidPattern,
     NetworkPolicy,
     PolicyRefusal,
-    UrlPattern,
     create_session,
-    parse_url,
 )
 from host_stub.spec import NetworkNotAllowed
 from woox_datasource.rest.budget import RateBudget
@@ -110,20 +107,27 @@ def to_bad_proxy_by_method(request: aiohttp.ClientRequest, bad: Site) -> None:
     request.update_proxy(URL(bad.origin), None, None)
 
 
+def to_bad_url_past_the_seal(request: aiohttp.ClientRequest, bad: Site) -> None:
+    vars(request)["url"] = URL(f"{bad.origin}/stolen")  # no __setattr__: the connector's turn
+
+
 CHANGES = [
-    pytest.param(to_bad_url, id="url"),
-    pytest.param(to_bad_proxy, id="proxy"),
-    pytest.param(to_bad_proxy_by_method, id="update_proxy"),
+    pytest.param(to_bad_url, "cannot change after the policy checked it", id="url"),
+    pytest.param(to_bad_proxy, "cannot change after the policy checked it", id="proxy"),
+    pytest.param(
+        to_bad_proxy_by_method, "cannot change after the policy checked it", id="update_proxy"
+    ),
+    pytest.param(to_bad_url_past_the_seal, "destination changed", id="url-past-the-seal"),
 ]
 
 
 # -- time of check to time of use ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("change", CHANGES)
+@pytest.mark.parametrize(("change", "reason"), CHANGES)
 @pytest.mark.parametrize("moment", ["connection_create_start", "connection_queued_start"])
 async def test_a_request_cannot_be_pointed_elsewhere_while_the_connector_awaits(
-    sites: tuple[Site, Site], change: Change, moment: str
+    sites: tuple[Site, Site], change: Change, reason: str, moment: str
 ) -> None:
     """A middleware holds the request; a callback appended to ``session.trace_configs`` changes
     it while the connector awaits a new socket or a free slot in the pool (``limit=1``)."""
@@ -145,7 +149,7 @@ async def test_a_request_cannot_be_pointed_elsewhere_while_the_connector_awaits(
         with pytest.raises(NetworkNotAllowed) as raised:
             await attempt
         refusal = assert_policy_refusal(raised.value)
-        assert "cannot change after the policy checked it" in refusal.reason
+        assert reason in refusal.reason
         async with session.get(f"{good.origin}/after") as response:
             assert await response.text() == "ok"
     assert bad.connections == 0
@@ -338,13 +342,8 @@ async def test_a_str_subclass_is_refused_not_read(sites: tuple[Site, Site]) -> N
     lying = Lying(f"{good.origin}/ok")
     lying.forged = f"{bad.origin}/ok"
     policy = policy_for(good)
-    for judge in (policy.allows, policy.check, policy.refusal, policy.nearest, parse_url):
-        with pytest.raises(TypeError, match="str subclass Lying"):
-            judge(lying)
-    with pytest.raises(InvalidPattern, match="str subclass Lying"):
-        UrlPattern.parse(lying)
-    with pytest.raises(InvalidPattern, match="str subclass Lying"):
-        NetworkPolicy.from_patterns([lying])
+    with pytest.raises(TypeError, match="str subclass Lying"):
+        policy.check(lying)  # every other reader too: see test_netpolicy_match
     assert policy.allows(str.__str__(lying)), "the same characters as a plain str are admitted"
     assert policy.allows(URL(f"{good.origin}/ok"))
     async with create_session(policy, resolver=NameMap({})) as session:
@@ -357,37 +356,53 @@ async def test_a_str_subclass_is_refused_not_read(sites: tuple[Site, Site]) -> N
 # -- every refusal is typed, wherever it is raised ----------------------------------------------
 
 
-async def _nested_request_in_middleware(
-    session: aiohttp.ClientSession, good: Site, bad: Site
-) -> None:
-    async def fetch_elsewhere(
-        request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
-    ) -> aiohttp.ClientResponse:
-        async with request.session.get(f"{bad.origin}/x"):
-            pass
-        return await handler(request)
-
-    await session.get(f"{good.origin}/ok", middlewares=(fetch_elsewhere,))
+MiddlewareAct = Callable[
+    [aiohttp.ClientRequest, aiohttp.ClientHandlerType, Site], Awaitable[aiohttp.ClientResponse]
+]
 
 
-async def _reroute_in_middleware(session: aiohttp.ClientSession, good: Site, bad: Site) -> None:
-    async def reroute(
-        request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
-    ) -> aiohttp.ClientResponse:
-        request.url = URL(f"{bad.origin}/x")
-        return await handler(request)
+def in_middleware(act: MiddlewareAct) -> Callable[[aiohttp.ClientSession, Site, Site], Any]:
+    """A request to the admitted site whose per-request middleware does ``act``."""
 
-    await session.get(f"{good.origin}/ok", middlewares=(reroute,))
+    async def attempt(session: aiohttp.ClientSession, good: Site, bad: Site) -> None:
+        async def middleware(
+            request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
+        ) -> aiohttp.ClientResponse:
+            return await act(request, handler, bad)
+
+        await session.get(f"{good.origin}/ok", middlewares=(middleware,))
+
+    return attempt
 
 
-async def _host_header_in_middleware(session: aiohttp.ClientSession, good: Site, bad: Site) -> None:
-    async def add_host(
-        request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
-    ) -> aiohttp.ClientResponse:
-        request.headers.add("Host", bad.host)
-        return await handler(request)
+async def _fetch_elsewhere(
+    request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType, bad: Site
+) -> aiohttp.ClientResponse:
+    async with request.session.get(f"{bad.origin}/x"):
+        pass
+    return await handler(request)
 
-    await session.get(f"{good.origin}/ok", middlewares=(add_host,))
+
+async def _reroute(
+    request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType, bad: Site
+) -> aiohttp.ClientResponse:
+    request.url = URL(f"{bad.origin}/x")
+    return await handler(request)
+
+
+async def _add_host(
+    request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType, bad: Site
+) -> aiohttp.ClientResponse:
+    request.headers.add("Host", bad.host)
+    return await handler(request)
+
+
+async def _substitute(
+    request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType, bad: Site
+) -> aiohttp.ClientResponse:
+    loop = asyncio.get_running_loop()
+    own = aiohttp.ClientRequest("GET", URL(f"{bad.origin}/x"), loop=loop, session=request.session)
+    return await handler(own)
 
 
 async def _own_session_on_the_connector(
@@ -403,9 +418,10 @@ SOURCES: dict[str, Callable[[aiohttp.ClientSession, Site, Site], Awaitable[objec
         f"{good.origin}/redirect?to={quote(bad.origin + '/x', safe='')}"
     ),
     "ws-connect": lambda s, good, bad: s.ws_connect(f"ws://{bad.host}/ws"),
-    "middleware-nested-request": _nested_request_in_middleware,
-    "middleware-reroute": _reroute_in_middleware,
-    "middleware-host-header": _host_header_in_middleware,
+    "middleware-nested-request": in_middleware(_fetch_elsewhere),
+    "middleware-reroute": in_middleware(_reroute),
+    "middleware-host-header": in_middleware(_add_host),
+    "middleware-own-request": in_middleware(_substitute),
     "connector": _own_session_on_the_connector,
     "resolver-address": lambda s, good, bad: s.get(f"http://loopback.test:{bad.port}/x"),
     "resolver-port": lambda s, good, bad: s.get(f"http://moved.test:{good.port}/x"),

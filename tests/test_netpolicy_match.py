@@ -533,6 +533,8 @@ def test_str_subclasses_are_refused_whatever_they_hold(text: str) -> None:
             judge(sub)
     with pytest.raises(InvalidPattern, match="str subclass _Subclass"):
         UrlPattern.parse(sub)
+    with pytest.raises(InvalidPattern, match="str subclass _Subclass"):
+        NetworkPolicy.from_patterns(["https://api.woox.io/*", sub])
 
 
 def test_default_ports_and_string_forms() -> None:

@@ -5,8 +5,9 @@ check that merely raised after connecting would fail here."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Any
+import socket
+from collections.abc import AsyncIterator, Sequence
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import aiohttp
@@ -17,12 +18,17 @@ from yarl import URL
 
 from host_stub.netpolicy import (
     NetworkPolicy,
+    PolicyConnector,
     PolicyRefusal,
     PolicyResolver,
     address_kind,
     create_session,
+    policy_request_class,
 )
 from host_stub.spec import NetworkNotAllowed
+
+if TYPE_CHECKING:
+    from aiohttp.tracing import Trace
 
 PLUGIN = "testplug"
 
@@ -281,6 +287,58 @@ async def test_a_name_resolving_to_loopback_needs_a_pattern_naming_the_address(
     async with create_session(admitted, resolver=names) as session, getattr(session, via)(url):
         pass
     assert a.hits == [path]
+
+
+class ForgedAnswers(PolicyConnector):
+    """A connector whose addresses come from somewhere the resolver check never saw (aiohttp's
+    DNS cache, or a code path a future aiohttp adds): the addresses a socket is opened to must be
+    checked where it is opened."""
+
+    def __init__(self, policy: NetworkPolicy, address: str, port: int) -> None:
+        super().__init__(policy, resolver=NameMap({}))
+        self.forged = (address, port)
+
+    async def _resolve_host(
+        self, host: str, port: int, traces: Sequence[Trace] | None = None
+    ) -> list[ResolveResult]:
+        address, answer_port = self.forged
+        answer: ResolveResult = {
+            "hostname": host,
+            "host": address,
+            "port": answer_port,
+            "family": socket.AF_INET,
+            "proto": 0,
+            "flags": socket.AI_NUMERICHOST,
+        }
+        return [answer]
+
+
+@pytest.mark.parametrize(
+    ("url", "named", "forged", "reason"),
+    [
+        ("sim.test:{a}", "127.0.0.1:{a}", "127.0.0.1:{b}", "would connect to 127.0.0.1 port {b}"),
+        ("sim.test:{a}", "", "127.0.0.1:{a}", "a loopback address, and no pattern names"),
+        ("127.0.0.1:{a}", "", "127.0.0.2:{a}", "would connect to 127.0.0.2 instead"),
+    ],
+)
+async def test_every_address_a_socket_opens_to_is_checked(
+    servers: tuple[Site, Site], url: str, named: str, forged: str, reason: str
+) -> None:
+    a, b = servers
+    ports = {"a": a.port, "b": b.port}
+    patterns = ["http://sim.test:*/*", "http://127.0.0.1:*/*" if url[0] == "1" else ""]
+    if named:
+        patterns.append(f"http://{named.format(**ports)}/*")
+    policy = NetworkPolicy.from_patterns([p for p in patterns if p], plugin=PLUGIN)
+    address, port = forged.format(**ports).split(":")
+    connector = ForgedAnswers(policy, address, int(port))
+    session = aiohttp.ClientSession(connector=connector, request_class=policy_request_class(policy))
+    async with session:
+        with pytest.raises(NetworkNotAllowed) as raised:
+            await session.get(f"http://{url.format(**ports)}/ok")
+    assert type(raised.value) is PolicyRefusal
+    assert reason.format(**ports) in raised.value.reason
+    assert a.connections == b.connections == 0
 
 
 async def test_the_address_must_be_named_for_the_port_in_use(

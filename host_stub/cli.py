@@ -1,45 +1,38 @@
 """``woox-host``: the reference host's command line.
 
 It stands in for the terminal: it discovers datasource plugins, hands each one a network-policed
-session, and prints what the plugin returns. Every failure is one line on stderr: exit code 2 for
-bad input (options, symbols, times, URLs the policy refuses), 1 for exchange, network or disk
-failures, 130 when interrupted. Each command is a ``cmd_*`` function registered in
-:func:`build_parser`; the plumbing they share lives in small modules beside this one
-(``endpoints``, ``outfile``, ``output``, ``streaming``, ``times``).
+session, and prints what the plugin returns. Each command is a ``cmd_*`` function registered in
+:func:`build_parser`; what they share lives in small modules beside this one: ``hosting``
+(loading, configuring, the policed session), ``failures`` (one line and an exit code per
+failure), ``endpoints``, ``outfile``, ``output``, ``streaming``, ``times``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import importlib.metadata
-import logging
-import os
 import sys
-import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from typing import Any, NoReturn, TextIO
 
 import aiohttp
 
 from host_stub import output
-from host_stub.endpoints import EndpointError, Endpoints, refusal, resolve
-from host_stub.loader import LoadedPlugin, PluginRecord, discover
-from host_stub.netpolicy import InvalidPattern, create_session
-from host_stub.outfile import OutPathError, output_file
-from host_stub.spec import (
-    OHLCV,
-    DatasourceError,
-    DatasourceInfo,
-    HistoryRequest,
-    InvalidRequest,
-    Market,
-    NetworkNotAllowed,
-    StreamConfig,
-    UnknownSymbol,
+from host_stub.failures import PROG, UsageError, flush_output, plugin_logs, report
+from host_stub.hosting import (
+    endpoints_from,
+    interval_of,
+    intervals,
+    load,
+    now_ms,
+    plugin_session,
+    symbol_of,
 )
-from host_stub.streaming import DEFAULT_CONNECT_WITHIN, NeverConnected, run_stream
+from host_stub.loader import LoadedPlugin, PluginRecord, discover
+from host_stub.outfile import output_file
+from host_stub.spec import OHLCV, HistoryRequest, Market, StreamConfig
+from host_stub.streaming import DEFAULT_CONNECT_WITHIN, run_stream
 from host_stub.times import (
     UNITS,
     TimeSyntaxError,
@@ -49,100 +42,6 @@ from host_stub.times import (
     parse_since_ms,
     parse_time_ms,
 )
-
-PROG = "woox-host"
-
-
-class UsageError(Exception):
-    """The command line asks for something that cannot be done; the message says what."""
-
-
-# ---------------------------------------------------------------------------------------------
-# Plugin and session plumbing
-# ---------------------------------------------------------------------------------------------
-
-
-def load(name: str) -> LoadedPlugin:
-    """Discover plugins and return the one called ``name``, or say why it is not available."""
-    records = discover()
-    for record in records:
-        if record.name == name:
-            if record.plugin is None:
-                raise UsageError(f"plugin {name!r} failed to load: {record.error}")
-            return record.plugin
-    known = ", ".join(r.name for r in records) or "none"
-    raise UsageError(f"no datasource plugin named {name!r} is installed (found: {known})")
-
-
-def endpoints_from(args: argparse.Namespace) -> Endpoints:
-    return resolve(
-        environment=args.env,
-        rest_url=args.rest_url,
-        ws_url=args.ws_url,
-        simulator=args.simulator,
-    )
-
-
-@contextlib.asynccontextmanager
-async def plugin_session(
-    plugin: LoadedPlugin, endpoints: Endpoints, allow: Sequence[str]
-) -> AsyncIterator[aiohttp.ClientSession]:
-    """Configure ``plugin`` and yield the only session it may use.
-
-    The policy is the plugin's manifest targets plus what the user admitted (``--allow``, or
-    ``--simulator``). Custom endpoints are checked up front so that a refusal says how to admit
-    them, instead of surfacing as a failed request later."""
-    try:
-        policy = plugin.policy.extended([*allow, *endpoints.allow])
-    except InvalidPattern as exc:
-        raise UsageError(f"--allow: {exc}") from None
-    problem = refusal(policy, endpoints, plugin.name)
-    if problem is not None:
-        raise UsageError(problem)
-    plugin.call("configure", settings=endpoints.settings())
-    session = create_session(policy)
-    try:
-        yield session
-    finally:
-        try:
-            await plugin.shutdown()  # while the session is still open, as the loader asks
-        finally:
-            await session.close()
-
-
-def intervals(plugin: LoadedPlugin) -> tuple[DatasourceInfo, dict[int, str]]:
-    """The plugin's info and its interval labels by seconds (``{3600: '1h', ...}``)."""
-    info: DatasourceInfo = plugin.call("datasource_info")
-    return info, {tf.interval: tf.label for tf in info.timeframes}
-
-
-def interval_of(plugin: LoadedPlugin, text: str) -> int:
-    """Seconds for ``text``: a number of seconds, or a label from the plugin's own timeframe
-    table (``datasource_info``), so the host needs to know nothing about any exchange."""
-    if text.isdigit():
-        return int(text)
-    info, labels = intervals(plugin)
-    by_label = {label: seconds for seconds, label in labels.items()}
-    if text not in by_label:
-        raise UsageError(
-            f"unsupported interval {text!r}; {info.name} offers {', '.join(by_label)} "
-            "(or give seconds, e.g. 3600)"
-        )
-    return by_label[text]
-
-
-def symbol_of(text: str) -> str:
-    """One symbol, as typed; the plugin checks its spelling. A list is refused here, where the
-    message can say what to do instead."""
-    if any(sep in text for sep in ", ;") or not text:
-        raise UsageError(f"give one symbol per command, got {text!r} (run one command per symbol)")
-    return text
-
-
-def _now_ms() -> int:
-    """The local clock, in whole seconds: relative times and messages need no milliseconds."""
-    return time.time_ns() // 1_000_000_000 * 1000
-
 
 # ---------------------------------------------------------------------------------------------
 # Commands
@@ -203,7 +102,7 @@ def history_range(args: argparse.Namespace, now: int) -> tuple[int, int]:
 
 
 async def cmd_history(args: argparse.Namespace, plugin: LoadedPlugin, out: TextIO) -> int:
-    now = _now_ms()
+    now = now_ms()
     start, end = history_range(args, now)
     request = HistoryRequest(symbol_of(args.symbol), interval_of(plugin, args.interval), start, end)
     _, labels = intervals(plugin)
@@ -281,7 +180,7 @@ async def explain_empty(
 
 
 async def cmd_stream(args: argparse.Namespace, plugin: LoadedPlugin, out: TextIO) -> int:
-    now = _now_ms()
+    now = now_ms()
     backfill = None
     if args.backfill is not None:
         backfill = parse_since_ms(args.backfill, now_ms=now)
@@ -480,116 +379,13 @@ def _join_relative_times(argv: Sequence[str]) -> list[str]:
     return joined
 
 
-# ---------------------------------------------------------------------------------------------
-# Main: one line per failure, and an exit code that says which kind
-# ---------------------------------------------------------------------------------------------
-
-_BAD_INPUT = (
-    UsageError,
-    EndpointError,
-    OutPathError,
-    TimeSyntaxError,
-    InvalidRequest,
-    UnknownSymbol,
-    NetworkNotAllowed,
-)
-
-
-def _notes(exc: BaseException) -> str:
-    """Notes added on the way out (``nothing was written to ...``), also from the exception a
-    KeyboardInterrupt replaced."""
-    notes: list[str] = []
-    seen: BaseException | None = exc
-    while seen is not None:
-        notes += getattr(seen, "__notes__", [])
-        seen = seen.__context__
-    return "".join(f"; {note}" for note in dict.fromkeys(notes))
-
-
-def _failure(exc: Exception) -> tuple[int, str]:
-    """The exit code and the one line for ``exc``."""
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    if isinstance(exc, _BAD_INPUT):
-        return 2, f"error: {text}"
-    if isinstance(exc, DatasourceError | NeverConnected):
-        return 1, f"{type(exc).__name__}: {text}"
-    if isinstance(exc, aiohttp.ClientError | TimeoutError | ConnectionError):
-        return 1, f"network failure: {text}"
-    if isinstance(exc, OSError):
-        where = repr(exc.filename) if exc.filename else "the output"
-        return 1, f"cannot write {where}: {exc.strerror or text}"
-    return 1, f"internal error: {type(exc).__name__}: {text} (a bug: please report it)"
-
-
-class _OneLine(logging.Formatter):
-    """Plugin log records as ``woox-host: message``, an exception as its one-line summary."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        message = record.getMessage()
-        if record.exc_info and record.exc_info[1] is not None:
-            message += f": {record.exc_info[1]!r}"
-        return f"{PROG}: {' '.join(message.split())}"
-
-
-class _Repeats(logging.Filter):
-    """Drops a message already shown in the last few seconds (eight windows retrying at once
-    say the same thing eight times)."""
-
-    def __init__(self, window_s: float = 5.0) -> None:
-        super().__init__()
-        self._window = window_s
-        self._shown: dict[str, float] = {}
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        now = time.monotonic()
-        message = record.getMessage()
-        if now - self._shown.get(message, -self._window) < self._window:
-            return False
-        self._shown[message] = now
-        return True
-
-
-@contextlib.contextmanager
-def _plugin_logs() -> Any:
-    """Show what plugins log at WARNING and above (retries, unfillable gaps) on stderr."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_OneLine())
-    handler.addFilter(_Repeats())
-    root = logging.getLogger()
-    root.addHandler(handler)
-    try:
-        yield
-    finally:
-        root.removeHandler(handler)
-
-
-def _flush(target: TextIO, *, quiet: bool = False) -> int | None:
-    """Flush the data; a full disk or closed pipe behind stdout is reported here, once (unless
-    ``quiet``: another failure is being reported), and stdout is pointed at /dev/null so that the
-    interpreter does not report it again at exit. Returns the exit code when flushing failed."""
-    try:
-        target.flush()
-        return None
-    except BrokenPipeError:
-        code = 0
-    except OSError as exc:
-        if not quiet:
-            sys.stderr.write(f"{PROG}: cannot write the output: {exc.strerror}\n")
-        code = 1
-    with contextlib.suppress(OSError, ValueError, AttributeError):
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, target.fileno())
-        os.close(devnull)
-    return code
-
-
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     raw = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(_join_relative_times(raw))
     args.allow = [*args.allow, *getattr(args, "allow_sub", [])]
     target = out if out is not None else sys.stdout
     code: int
-    with _plugin_logs():
+    with plugin_logs():
         try:
             if args.command == "plugins":
                 code = cmd_plugins(args, target)
@@ -599,17 +395,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
                 # Discovery and imports are blocking work: do them before the event loop starts.
                 plugin = load(args.plugin)
                 code = asyncio.run(_ASYNC_COMMANDS[args.command](args, plugin, target))
-        except KeyboardInterrupt as exc:
-            sys.stderr.write(f"{PROG}: interrupted{_notes(exc)}\n")
-            return 130
-        except BrokenPipeError:
-            return _flush(target) or 0
-        except Exception as exc:
-            code, line = _failure(exc)
-            _flush(target, quiet=True)
-            sys.stderr.write(f"{PROG}: {line}{_notes(exc)}\n")
-            return code
-    failed = _flush(target)
+        except (KeyboardInterrupt, Exception) as exc:
+            return report(exc, target)
+    failed = flush_output(target)
     return code if failed is None else failed
 
 

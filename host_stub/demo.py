@@ -20,8 +20,8 @@ from typing import TextIO
 import aiohttp
 
 from host_stub import output
-from host_stub.cli import intervals, plugin_session
 from host_stub.endpoints import Endpoints
+from host_stub.hosting import intervals, plugin_session
 from host_stub.loader import LoadedPlugin
 from host_stub.spec import (
     OHLCV,

@@ -131,7 +131,8 @@ class CandleWriter:
         return json.dumps(record, separators=(",", ":"))
 
     def _table(self, candles: Sequence[OHLCV], final: bool) -> None:
-        rows = [self._cells(c)[2:] for c in candles]
+        mark = (("final" if final else ""),) if self._with_final else ()
+        rows = [self._cells(c)[2:] + mark for c in candles]
         names = _TABLE_FIELDS + (("final",) if self._with_final else ())
         if self._widths is None:
             # Widths from the first batch; a wider value later widens its column from then on.
@@ -139,13 +140,11 @@ class CandleWriter:
             first = candles[0]
             self._out.write(f"{first.symbol} {self.label(first.interval)} (times UTC)\n")
             self._out.write(_table_line(names, self._widths, 6, 2) + "\n")
-        mark = (("final" if final else ""),) if self._with_final else ()
         lines = []
         for row in rows:
-            cells = row + mark
-            for i, cell in enumerate(cells):
+            for i, cell in enumerate(row):
                 self._widths[i] = max(self._widths[i], len(cell))
-            lines.append(_table_line(cells, self._widths, 6, 2))
+            lines.append(_table_line(row, self._widths, 6, 2))
         self._out.write("".join(line + "\n" for line in lines))
 
 

@@ -3,11 +3,16 @@ input, 1 for the exchange, the network or the disk; what can heal is retried, ou
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
+import aiohttp
+import aiohttp.abc
 import pytest
 from _cli_helpers import free_port, one_line, simulator, woox_host
 
+from host_stub.spec import ExchangeError
+from woox_datasource.rest import RateBudget, RestClient
 from woox_datasource.simulator import WooXSimulator
 
 HISTORY = ["history", "SPOT_BTC_USDT", "1h", "--start", "-1d"]
@@ -92,3 +97,32 @@ async def test_an_out_path_in_a_missing_directory_is_bad_input(tmp_path: Path) -
     assert one_line(ran) == (
         f"woox-host: error: cannot write --out {str(target)!r}: No such file or directory"
     )
+
+
+class NoSuchName(aiohttp.abc.AbstractResolver):
+    """A resolver for which no name exists: DNS failure without touching any network."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[aiohttp.abc.ResolveResult]:
+        self.calls += 1
+        raise OSError(socket.EAI_NONAME, "Name or service not known")
+
+    async def close(self) -> None:
+        pass
+
+
+async def test_a_name_that_does_not_resolve_is_not_retried() -> None:
+    resolver = NoSuchName()
+    connector = aiohttp.TCPConnector(resolver=resolver)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        client = RestClient(session, "http://exchange.invalid", budget=RateBudget(1000, 1.0, 0.0))
+        with pytest.raises(ExchangeError) as info:
+            await client.list_markets()
+    assert str(info.value).startswith(
+        "GET http://exchange.invalid/v3/public/instruments failed: ClientConnectorDNSError"
+    )
+    assert resolver.calls == 1 and client.requests_sent == 1

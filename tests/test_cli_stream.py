@@ -125,3 +125,17 @@ async def test_the_demo_refuses_nonsense_seconds() -> None:
     ran = await woox_host("demo", "--seconds", "-5", within=30)
     assert ran.code == 2
     assert ran.err.startswith("woox-host: error: argument --seconds: ") and ran.err.count("\n") == 1
+
+
+async def test_the_stream_table_fits_120_columns_and_names_symbol_and_interval_once() -> None:
+    async with WooXSimulator(speed=60.0) as sim:
+        ran = await woox_host("stream", "SPOT_BTC_USDT", "1M", "--backfill", "-3M", "--for", "2",
+                              *simulator(sim), within=60)  # fmt: skip
+        assert ran.code == 0, ran.err
+        title, header, *rows = ran.out.splitlines()
+        assert title == "SPOT_BTC_USDT 1M (times UTC)"
+        assert header.split() == [
+            "open_time", "close_time", "open", "high", "low", "close", "volume", "quote_volume",
+            "final",
+        ]  # fmt: skip
+        assert len(rows) >= 3 and max(len(line) for line in ran.out.splitlines()) <= 120

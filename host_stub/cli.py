@@ -151,16 +151,18 @@ async def explain_empty(
     now: int,
 ) -> str:
     """Why ``[start, end)`` held nothing, in the user's terms: a range shorter than one candle,
-    or a range before the symbol's data (found by one more look, at up to 1000 candles after)."""
+    a candle still forming, or a range before the symbol's data (found by one more look, at up
+    to 1000 candles after it)."""
     _, labels = intervals(plugin)
     label = labels.get(interval, f"{interval}s")
     span = format_span(start, end)
     step = interval * 1000
+    closed_only = "history holds closed candles only"
     if min(end, now) - start < step:
-        return (
-            f"{span} is shorter than one {label} candle, and history holds closed candles only "
-            "(a candle still forming is not history yet)"
-        )
+        return f"{span} is shorter than one {label} candle and holds no closed one ({closed_only})"
+    if min(end, now) - start < 2 * step and end > now - step:
+        # The first candle opening in the range may close only after now.
+        return f"no {label} candle opening in {span} has closed yet ({closed_only})"
     probe_end = min(now, end + 1000 * step)
     if probe_end > end:
         after = HistoryRequest(symbol, interval, end, probe_end)

@@ -8,11 +8,13 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 
+import aiohttp
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from host_stub.cli import main
+from host_stub.cli import explain_empty, main
+from host_stub.hosting import load
 from host_stub.times import (
     TimeSyntaxError,
     ago_ms,
@@ -155,3 +157,22 @@ def test_every_time_written_reads_back_as_itself(ms: int) -> None:
 def test_relative_fixed_units_are_exact(amount: int, unit: str) -> None:
     step = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}[unit]
     assert parse_time_ms(f"-{amount}{unit}", now_ms=NOW) == NOW - amount * step
+
+
+async def test_an_empty_range_is_explained_before_asking_the_exchange_again() -> None:
+    plugin = load("woox")
+    hour = 3_600_000
+    async with aiohttp.ClientSession() as unused:  # neither case needs the network
+        short = await explain_empty(plugin, unused, "SPOT_BTC_USDT", 3600, NOW - hour // 2, NOW,
+                                    NOW)  # fmt: skip
+        forming = await explain_empty(plugin, unused, "SPOT_BTC_USDT", 3600, NOW - hour - 1000,
+                                      NOW, NOW)  # fmt: skip
+    assert short == (
+        "[2023-11-14T21:43:20Z, 2023-11-14T22:13:20Z) is shorter than one 1h candle and holds no "
+        "closed one (history holds closed candles only)"
+    )
+    # 21:13:19 .. 22:13:20: the 22:00 candle opens inside and is still forming.
+    assert forming == (
+        "no 1h candle opening in [2023-11-14T21:13:19Z, 2023-11-14T22:13:20Z) has closed yet "
+        "(history holds closed candles only)"
+    )

@@ -105,3 +105,28 @@ def row_of(candle: Any) -> Json:
         "startTimestamp": candle.start_ms,
         "endTimestamp": candle.end_ms,
     }
+
+
+def frozen(at: int, **options: Any) -> WooXSimulator:
+    """A simulator whose market clock stands at ``at`` until a test moves it, pushing every
+    10 ms, without a REST rate limit."""
+    from woox_datasource.simulator import MarketClock
+
+    options.setdefault("push_interval_s", 0.01)
+    options.setdefault("rate_limit", None)
+    return WooXSimulator(clock=MarketClock(at, speed=0), **options)
+
+
+async def collect(
+    ws: aiohttp.ClientWebSocketResponse,
+    done: Callable[[list[Json]], bool],
+    within: float = 10.0,
+) -> list[Json]:
+    """Pushes (frames with a topic) until ``done(pushes)``; acks and pongs are skipped."""
+    pushes: list[Json] = []
+    async with asyncio.timeout(within):
+        while not done(pushes):
+            frame = await recv(ws, within)
+            if "topic" in frame:
+                pushes.append(frame)
+    return pushes

@@ -75,7 +75,7 @@ async def test_subscribe_ack_lists_only_accepted_topics(sim: WooXSimulator, ws: 
     refused = [
         "kline@SPOT_NOPE_USDT@1m",  # unknown symbol
         "kline@spot_btc_usdt@1m",  # symbols are case-sensitive
-        "trade@SPOT_BTC_USDT",  # a topic the simulator does not serve
+        "tickers@SPOT_BTC_USDT",  # a topic WOO X v3 does not have
         "kline@SPOT_BTC_USDT@1mon",  # REST spelling, not a WS interval
         "kline@SPOT_BTC_USDT@1y",
         "SPOT_BTC_USDT@kline_1m",  # the v2 form

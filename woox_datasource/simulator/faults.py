@@ -35,7 +35,40 @@ class RestFault:
     status: int
 
 
-class Faults:
+class BookFaults:
+    """Order book faults, mixed into :class:`Faults`."""
+
+    book_losses: list[str | None]
+    book_lag_ms: int
+    book_lag_until: float
+
+    def lose_book_deltas(self, n: int = 1, topic: str | None = None) -> None:
+        """Drop the next ``n`` book deltas (``orderbookupdate*`` pushes), each on the one
+        connection that was about to send it: that client's ``prevTs`` chain breaks there
+        while every other connection's stays whole. ``topic`` limits it to one topic."""
+        self.book_losses.extend([topic] * _count(n))
+
+    def take_book_loss(self, topic: str) -> bool:
+        for i, wanted in enumerate(self.book_losses):
+            if wanted is None or wanted == topic:
+                del self.book_losses[i]
+                return True
+        return False
+
+    def lag_book_snapshots(self, lag_ms: int, seconds: float) -> None:
+        """For ``seconds`` of real time, REST ``orderbook`` serves the book as it was ``lag_ms``
+        of market time earlier, with that older book's ``timestamp`` (WOO X's busy books lagged
+        the socket by up to 47 s): a client seeding then waits, or reports the book stale."""
+        if lag_ms < 0:
+            raise ValueError(f"a snapshot lag must be >= 0 ms, got {lag_ms}")
+        self.book_lag_ms = lag_ms
+        self.book_lag_until = time.monotonic() + _seconds(seconds)
+
+    def snapshot_lag_ms(self) -> int:
+        return self.book_lag_ms if time.monotonic() < self.book_lag_until else 0
+
+
+class Faults(BookFaults):
     """Pending faults. ``latency_s`` delays every REST answer (after the request was recorded and
     counted by the rate limiter, which works on arrival times like the real one)."""
 
@@ -52,6 +85,9 @@ class Faults:
         self.malformed_pending = 0
         self.malformed_replace = False
         self.duplicate_pending = 0
+        self.book_losses: list[str | None] = []
+        self.book_lag_ms = 0
+        self.book_lag_until = -math.inf
 
     def fail_next(self, n: int = 1, status: int = 500, *, kind: str | None = None) -> None:
         """Answer the next ``n`` REST calls with a failure (queued after any already pending).

@@ -12,8 +12,8 @@ from typing import Any
 import attrs
 
 from .intervals import WS_TYPES, Interval, interval
-from .market import CandleUnits
 from .symbols import Listing, Market
+from .units import CandleUnits
 
 INVALID_COMMAND = "Command type invalid!"
 INVALID_REQUEST = "Invalid request."
@@ -94,11 +94,22 @@ def malformed(kind: str, valid_push: str) -> str:
         return '["kline",1]'
     frame = json.loads(valid_push)
     data = frame["data"]
-    if kind == "missing_fields":
-        del data["o"], data["st"]
-    elif kind == "wrong_types":
+    fields = [k for k in data if k not in ("s", "t")]
+    if kind == "missing_fields":  # a kline loses its open and start; others their first two
+        for key in ("o", "st") if "st" in data else fields[:2]:
+            del data[key]
+    elif kind == "wrong_types" and "st" in data:  # a kline: as it always was
         data["o"], data["st"], data["v"] = float(data["o"]), str(data["st"]), None
+    elif kind == "wrong_types":  # numbers as floats, times as strings, one value null
+        for key in fields:
+            value = data[key]
+            if isinstance(value, str) and value[:1].isdigit():
+                data[key] = float(value)
+            elif isinstance(value, int) and not isinstance(value, bool):
+                data[key] = str(value)
+        data[fields[-1]] = None
     else:  # unknown_topic
-        frame["topic"] = f"kline@SPOT_NOPE_USDT@{data['t']}"
+        symbol = data["s"]
+        frame["topic"] = frame["topic"].replace(symbol, "SPOT_NOPE_USDT")
         data["s"] = "SPOT_NOPE_USDT"
     return json.dumps(frame, separators=(",", ":"))

@@ -118,11 +118,11 @@ class RateLimiter:
         return True
 
 
-class _BadNumber(Exception):
+class BadNumber(Exception):
     """A numeric parameter that is not an integer: the exchange answers HTTP 500 -1000."""
 
 
-class _Params:
+class Params:
     def __init__(self, query: dict[str, str]) -> None:
         self.query = query
 
@@ -135,7 +135,7 @@ class _Params:
         if value is None:
             return None
         if not _INT64.fullmatch(value):
-            raise _BadNumber(name)
+            raise BadNumber(name)
         return int(value)
 
 
@@ -257,13 +257,13 @@ class RestApi:
     def _kline_query(self, request: web.Request) -> _KlineQuery | web.Response:
         """Validation shared by both kline endpoints, in the exchange's order: missing parameter
         (400), malformed number (500), unknown symbol (400), unknown type (400), bad limit."""
-        params = _Params(dict(request.query))
+        params = Params(dict(request.query))
         symbol, type_ = params.text("symbol"), params.text("type")
         if symbol is None or type_ is None:
             return invalid_request()
         try:
             before, after, limit = (params.integer(k) for k in ("before", "after", "limit"))
-        except _BadNumber:
+        except BadNumber:
             return internal_error()
         listing = self.market.listings.get(symbol)
         if listing is None:

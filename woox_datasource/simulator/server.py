@@ -10,17 +10,22 @@ from types import TracebackType
 from aiohttp import web
 
 from .blast import BlastReport, blast
+from .clock import MarketClock
 from .faults import Faults
-from .market import MarketClock, SimCandle
+from .models import Models
 from .records import RequestRecord, WsRecord
 from .rest import WS_PATH, RateLimiter, RestApi, gateway_error
+from .restdata import DataApi
+from .rolling import Warmer
 from .symbols import DEFAULT_SUSPENDED, Market, default_symbols
+from .truth import GroundTruth
+from .units import SimCandle
 from .ws import WsConfig, WsHub, WsStats
 
 LOOPBACK = "127.0.0.1"
 
 
-class WooXSimulator:
+class WooXSimulator(GroundTruth):
     """The exchange, simulated: deterministic candles on a (possibly fast) market clock, served
     over real sockets with WOO X's own message shapes, limits, errors and failure modes.
 
@@ -46,6 +51,7 @@ class WooXSimulator:
         max_topics_per_request: int = 10,
         max_connection_life_s: float | None = None,
         suspended: Iterable[str] | None = None,
+        trade_history_ms: int = 86_400_000,
         port: int = 0,
     ) -> None:
         if clock is not None and speed != 1.0:
@@ -65,6 +71,8 @@ class WooXSimulator:
             symbols = default_symbols(self.clock.now_ms())
             suspended = DEFAULT_SUSPENDED if suspended is None else suspended
         self.market = Market(symbols, seed, suspended or ())
+        self.models = Models(self.market)
+        self._warmer = Warmer()
         self.seed = seed
         self.port = port
         self.faults = Faults()
@@ -72,6 +80,9 @@ class WooXSimulator:
         self.ws_received: list[WsRecord] = []
         limiter = RateLimiter(rate_limit, rate_window_s) if rate_limit is not None else None
         self._rest = RestApi(self.market, self.clock, self.faults, self.requests, limiter)
+        if trade_history_ms < 0:
+            raise ValueError(f"trade_history_ms must be >= 0, got {trade_history_ms}")
+        self._data = DataApi(self.models, self.clock, self.faults, self._warmer, trade_history_ms)
         config = WsConfig(
             idle_timeout_s=idle_timeout_s,
             server_ping_interval_s=server_ping_interval_s,
@@ -80,7 +91,9 @@ class WooXSimulator:
             max_topics_per_request=max_topics_per_request,
             max_connection_life_s=max_connection_life_s,
         )
-        self._hub = WsHub(self.market, self.clock, self.faults, self.ws_received, config)
+        self._hub = WsHub(
+            self.models, self._warmer, self.clock, self.faults, self.ws_received, config
+        )
         self._runner: web.AppRunner | None = None
         self._base_url: str | None = None
         self._closed = False
@@ -93,6 +106,7 @@ class WooXSimulator:
             raise RuntimeError("a WooXSimulator starts once")
         app = web.Application()
         self._rest.install(app)
+        self._data.install(app)
         app.router.add_get(WS_PATH, self._ws_or_gateway)
         self._rest.install_gateway(app)
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
@@ -114,8 +128,13 @@ class WooXSimulator:
             return
         self._closed = True
         await self._hub.close()
+        await self._warmer.close()
         if self._runner is not None:
             await self._runner.cleanup()
+        if self._hub.failures:
+            raise RuntimeError(
+                f"the simulator failed while pushing: {self._hub.failures[0]!r}"
+            ) from self._hub.failures[0]
 
     async def __aenter__(self) -> WooXSimulator:
         await self.start()
@@ -178,6 +197,16 @@ class WooXSimulator:
     def inject_malformed(self, n: int, *, replace: bool = False) -> None:
         """Precede (``replace=True``: replace) the next ``n`` pushes with malformed frames."""
         self.faults.inject_malformed(n, replace=replace)
+
+    def lose_book_deltas(self, n: int = 1, topic: str | None = None) -> None:
+        """Drop the next ``n`` book deltas (``orderbookupdate*``; of ``topic`` only, if given),
+        each on the one connection about to send it: its ``prevTs`` chain breaks there."""
+        self.faults.lose_book_deltas(n, topic)
+
+    def lag_book_snapshots(self, lag_ms: int, seconds: float) -> None:
+        """For ``seconds``, REST ``orderbook`` serves the book of ``lag_ms`` (market time) ago,
+        with that book's older ``timestamp``."""
+        self.faults.lag_book_snapshots(lag_ms, seconds)
 
     def duplicate_pushes(self, n: int) -> None:
         """Send each of the next ``n`` pushes twice."""

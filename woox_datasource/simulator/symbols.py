@@ -2,40 +2,55 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Mapping
 
 import attrs
 
 from .intervals import Interval, interval
-from .market import CandleModel, CandleUnits, SimCandle, SymbolProfile, seeded_key
+from .market import CandleModel, CandleUnits, SimCandle, SymbolProfile, seeded_key, underlying
 
 KNOWN_PROFILES: Mapping[str, SymbolProfile] = {
-    "SPOT_BTC_USDT": SymbolProfile(85_000, 2, 6, 2.0),
-    "PERP_BTC_USDT": SymbolProfile(85_000, 1, 4, 9.0, 0.001),
-    "SPOT_ETH_USDT": SymbolProfile(3_000, 2, 5, 30.0),
-    "PERP_ETH_USDT": SymbolProfile(3_000, 2, 3, 150.0, 0.002),
-    "PERP_SOL_USDT": SymbolProfile(150, 3, 2, 900.0, 0.01),
-    "SPOT_WOO_USDT": SymbolProfile(0.1, 5, 1, 50_000.0, 0.05, 0.001),
-    "SPOT_1INCH_USDT": SymbolProfile(0.35, 4, 2, 3_000.0, 0.2, 0.0012),
-    "PERP_0G_USDT": SymbolProfile(1.5, 4, 0, 2_000.0, 0.1, 0.0015),
-    "PERP_2Z_USDT": SymbolProfile(0.4, 5, 0, 8_000.0, 0.15, 0.002),
-    "SPOT_LUNA_USDT": SymbolProfile(0.6, 4, 1, 500.0, 0.5, 0.002),
+    "SPOT_BTC_USDT": SymbolProfile(85_000, 2, 6, 2.0, trades_per_minute=60),
+    "PERP_BTC_USDT": SymbolProfile(85_000, 1, 4, 9.0, 0.001, trades_per_minute=150),
+    "SPOT_ETH_USDT": SymbolProfile(3_000, 2, 5, 30.0, trades_per_minute=40),
+    "PERP_ETH_USDT": SymbolProfile(3_000, 2, 3, 150.0, 0.002, trades_per_minute=100),
+    "PERP_SOL_USDT": SymbolProfile(150, 3, 2, 900.0, 0.01, trades_per_minute=60),
+    "SPOT_WOO_USDT": SymbolProfile(0.1, 5, 1, 50_000.0, 0.05, 0.001, trades_per_minute=12),
+    "SPOT_1INCH_USDT": SymbolProfile(0.35, 4, 2, 3_000.0, 0.2, 0.0012, trades_per_minute=6),
+    "PERP_0G_USDT": SymbolProfile(1.5, 4, 0, 2_000.0, 0.1, 0.0015, trades_per_minute=8),
+    "PERP_2Z_USDT": SymbolProfile(0.4, 5, 0, 8_000.0, 0.15, 0.002, trades_per_minute=6),
+    "SPOT_LUNA_USDT": SymbolProfile(0.6, 4, 1, 500.0, 0.5, 0.002, trades_per_minute=3),
 }
 """Hand-made profiles for the default symbols; other symbols get one derived from their name."""
 
+KNOWN_PRICES: Mapping[str, float] = {
+    "BTC": 85_000, "ETH": 3_000, "SOL": 150, "WOO": 0.1, "1INCH": 0.35, "0G": 1.5, "2Z": 0.4,
+    "LUNA": 0.6,
+}  # fmt: skip
+"""Base prices of the assets with hand-made profiles, so that e.g. ``SPOT_SOL_USDT`` (derived)
+trades at the level of ``PERP_SOL_USDT`` (hand-made)."""
+
 
 def profile_for(symbol: str, seed: int = 0) -> SymbolProfile:
-    """The known profile, or a plausible seeded one (price 0.01 .. 10000, ~6 significant digits)."""
+    """The known profile, or a plausible seeded one (price 0.01 .. 10000 per unit of the
+    underlying, ~6 significant digits). The price level belongs to the underlying asset, so a
+    spot market and its perpetual trade at the same price."""
     known = KNOWN_PROFILES.get(symbol)
     if known is not None:
         return known
-    h = seeded_key(seed, symbol, "profile")
-    magnitude = h % 7 - 2
-    price = 10.0**magnitude * (1 + (h >> 8) % 900 / 100)
+    asset, units = underlying(symbol)
+    h = seeded_key(seed, asset, "profile")
+    price = KNOWN_PRICES.get(asset) or 10.0 ** (h % 7 - 2) * (1 + (h >> 8) % 900 / 100)
+    price *= units
+    magnitude = math.floor(math.log10(price))
     price_dp = max(0, 5 - magnitude)
-    volume_dp = max(0, min(8, 2 + magnitude))
-    return SymbolProfile(price, price_dp, volume_dp, 20_000.0 / price, 0.02, 0.0008)
+    volume_dp = max(0, min(8 - price_dp, 2 + magnitude))
+    busy = 2 + seeded_key(seed, symbol, "activity") % 39
+    return SymbolProfile(
+        price, price_dp, volume_dp, 20_000.0 / price, 0.02, 0.0008, trades_per_minute=busy
+    )
 
 
 @attrs.define
@@ -60,6 +75,7 @@ class Market:
         unknown = stopped - set(listings)
         if unknown:
             raise ValueError(f"suspended symbols are not listed: {sorted(unknown)}")
+        self.seed = seed
         self.listings: dict[str, Listing] = {}
         for symbol, listed_ms in sorted(listings.items()):
             if not _SYMBOL.fullmatch(symbol):

@@ -20,11 +20,13 @@ import attrs
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from . import frames
+from .channels import open_feed
+from .clock import MarketClock
 from .faults import MALFORMED_KINDS, Faults
-from .feeds import NEVER, Feed, KlineFeed
-from .market import MarketClock
+from .feeds import NEVER, Feed
+from .models import Models
 from .records import WsRecord
-from .symbols import Market
+from .rolling import Warmer
 
 CLOSE_TIMEOUT_S = 2.0
 UNSUBSCRIBE_MAX_TOPICS = 20
@@ -56,6 +58,8 @@ class WsStats:
     server_pings_sent: int = 0
     pongs_received: int = 0
     """``{"cmd":"PONG"}`` frames clients sent (answers to server PINGs)."""
+    book_deltas_lost: int = 0
+    """Book deltas dropped by :meth:`Faults.lose_book_deltas` (their chain breaks there)."""
     feed_pulls: int = 0
     """Times a feed was asked for its due frames: what serving the subscribed topics costs."""
 
@@ -100,13 +104,16 @@ class WsHub:
 
     def __init__(
         self,
-        market: Market,
+        models: Models,
+        warmer: Warmer,
         clock: MarketClock,
         faults: Faults,
         received: list[WsRecord],
         config: WsConfig,
     ) -> None:
-        self.market = market
+        self.models = models
+        self.market = models.market
+        self.warmer = warmer
         self.clock = clock
         self.faults = faults
         self.received = received
@@ -116,6 +123,8 @@ class WsHub:
         self._malformed_kinds = itertools.cycle(MALFORMED_KINDS)
         self._closed = False
         self.stats = WsStats()
+        self.failures: list[Exception] = []
+        """Errors raised inside a pusher (simulator bugs), raised again by ``close``."""
         clock.add_listener(self._clock_moved)
 
     def _clock_moved(self) -> None:
@@ -137,7 +146,7 @@ class WsHub:
         conn = Connection(next(self._ids), ws, request)
         self.connections[conn.id] = conn
         self.stats.connections_opened += 1
-        conn.pusher = asyncio.create_task(self._run(conn), name=f"woox-sim-ws-{conn.id}")
+        conn.pusher = asyncio.create_task(self._guarded(conn), name=f"woox-sim-ws-{conn.id}")
         try:
             async for msg in ws:
                 conn.last_activity = time.monotonic()
@@ -228,10 +237,10 @@ class WsHub:
                 continue
             if len(conn.subs) >= self.config.max_topics_per_connection:
                 break
-            topic = frames.parse_topic(self.market, name)
-            if topic is None:
+            feed = open_feed(self.models, self.warmer.request, name, now)
+            if feed is None:
                 continue
-            conn.subs[name] = KlineFeed(topic, now)
+            conn.subs[name] = feed
             accepted.append(name)
         if accepted:
             conn.wake.set()
@@ -255,10 +264,14 @@ class WsHub:
             return False
         return True
 
-    async def _send_push(self, conn: Connection, text: str) -> bool:
+    async def _send_push(self, conn: Connection, text: str, feed: Feed) -> bool:
         faults = self.faults
         if faults.is_silent():
             self.stats.pushes_lost += 1
+            return True
+        if feed.kind == "book" and faults.take_book_loss(feed.name):
+            self.stats.pushes_lost += 1
+            self.stats.book_deltas_lost += 1
             return True
         if faults.malformed_pending > 0:
             faults.malformed_pending -= 1
@@ -280,6 +293,15 @@ class WsHub:
         return True
 
     # ---------------------------------------------------------------- the pusher
+
+    async def _guarded(self, conn: Connection) -> None:
+        """The pusher; a failure in it is a simulator bug: the connection is aborted and the
+        error kept, to be raised by the simulator's ``close`` (so the test that hit it fails)."""
+        try:
+            await self._run(conn)
+        except Exception as exc:  # kept, and raised again by close
+            self.failures.append(exc)
+            conn.abort()
 
     async def _run(self, conn: Connection) -> None:
         cfg = self.config
@@ -336,7 +358,7 @@ class WsHub:
                 texts = feed.pull(now)
                 self.stats.finals_sent += feed.finals
                 for text in texts:
-                    if not await self._send_push(conn, text):
+                    if not await self._send_push(conn, text, feed):
                         return -1
             due = min(due, feed.next_due)
         return due

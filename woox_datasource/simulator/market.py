@@ -75,6 +75,12 @@ class CandleModel:
         self._quiet_cut = int(profile.quiet_probability * 2**32)
         self._type_keys = {name: seeded_key(seed, symbol, f"type:{name}") for name in INTERVALS}
         self._recent: dict[int, int] = {}
+        self._minute_type_key = self._type_keys["1m"]
+        self._spread_per_hash = profile.spread / 2**32
+        units = profile.volume_per_minute * POW10[profile.volume_dp]
+        self._volume_base = 0.4 * units
+        self._volume_span = 1.2 * units / 2**32
+        self._trades_per_minute = profile.trades_per_minute
 
     def _minute_hash(self, m: int, memo: _Batch) -> int:
         h = memo.minute.get(m)
@@ -152,15 +158,17 @@ class CandleModel:
         if (self._minute_hash(m, memo) >> 32) < self._quiet_cut:
             return quiet(m, o)
         c = self.price_at_minute(m + 1, memo)
-        p = self.profile
-        h = mix((self._type_keys["1m"] + m * GAMMA) & M64)
+        h = mix((self._minute_type_key + m * GAMMA) & M64)
         h2 = mix(h)
-        top, bottom = (o, c) if o > c else (c, o)
-        high = top + int(top * p.spread * (h & 0xFFFFFFFF) / 2**32)
-        low = max(1, bottom - int(bottom * p.spread * (h >> 32) / 2**32))
-        size = 0.4 + 1.2 * (h2 & 0xFFFFFFFF) / 2**32
-        volume = max(1, int(p.volume_per_minute * size * POW10[p.volume_dp]))
-        return plan(m, o, c, high, low, volume, h2, p.trades_per_minute)
+        spread = self._spread_per_hash
+        if o > c:
+            high = o + int(o * spread * (h & 0xFFFFFFFF))
+            low = c - int(c * spread * (h >> 32)) or 1
+        else:
+            high = c + int(c * spread * (h & 0xFFFFFFFF))
+            low = o - int(o * spread * (h >> 32)) or 1
+        volume = int(self._volume_base + self._volume_span * (h2 & 0xFFFFFFFF)) or 1
+        return plan(m, o, c, high, low, volume, h2, self._trades_per_minute)
 
     def _units(self, name: str, index: int, first: int, end: int, memo: _Batch) -> CandleUnits:
         p = self.profile

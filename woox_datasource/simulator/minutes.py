@@ -75,36 +75,55 @@ def plan(
     minute: int, o: int, c: int, high: int, low: int, volume: int, key: int, per_minute: int
 ) -> MinutePlan:
     """The minute's trades for a candle ``o``/``high``/``low``/``c`` with about ``volume`` units
-    (raised to the trade count if it is smaller) and on average about ``per_minute`` trades."""
+    (raised to the trade count if it is smaller) and on average about ``per_minute`` trades.
+    Written as plain arithmetic: a page of a thousand 1m candles calls it a thousand times."""
     r = mix(key)
-    pairs = (r & 0xFFFF) * max(1, per_minute) >> 16
-    middle: list[tuple[int, bool]] = []
-    if high > max(o, c):
-        middle.append((high, BUY))
-    if low < min(o, c):
-        middle.append((low, SELL))
-    if len(middle) == 2 and (r >> 16) & 1:
-        middle.reverse()
-    single = o == c and not middle and pairs == 0
-    prices = [(o, bool(r >> 17 & 1))] if single else [(o, bool(r >> 17 & 1)), *middle,
-                                                       (c, bool(r >> 18 & 1))]  # fmt: skip
-    n = len(prices)
-    volume = max(volume, n)
-    pairs = min(pairs, (volume - n) // 2)
-    cap = max(1, (volume - n - 2 * pairs) // (2 * n))
-    sizes = [1 + mix_at(r, i) % cap for i in range(n)]
-    rest = volume - sum(sizes)
-    if pairs == 0:
-        sizes[-1] += rest
-        rest = 0
-    elif rest % 2:
-        sizes[-1] += 1
-        rest -= 1
+    pairs = (r & 0xFFFF) * (per_minute or 1) >> 16
+    top, bottom = (o, c) if o > c else (c, o)
+    if high > top:
+        if low < bottom:
+            if (r >> 16) & 1:
+                prices: tuple[tuple[int, bool], ...] = ((low, SELL), (high, BUY))
+            else:
+                prices = ((high, BUY), (low, SELL))
+        else:
+            prices = ((high, BUY),)
+    elif low < bottom:
+        prices = ((low, SELL),)
+    else:
+        prices = ()
+    single = not prices and o == c and pairs == 0
+    n = 1 if single else 2 + len(prices)
+    if volume < n:
+        volume = n
+    if pairs > (volume - n) // 2:
+        pairs = (volume - n) // 2
+    cap = (volume - n - 2 * pairs) // (2 * n) or 1
+    bits = r >> 20  # 44 more bits: 11 for each anchor's size
+    first = 1 + (bits & 0x7FF) * cap // 0x800
+    anchors = [(o, first, bool(r >> 17 & 1))]
+    amount, used = o * first, first
+    for i, (price, side) in enumerate(prices, 1):
+        size = 1 + (bits >> (11 * i) & 0x7FF) * cap // 0x800
+        anchors.append((price, size, side))
+        amount += price * size
+        used += size
+    rest = volume - used
+    if not single:
+        size = 1 + (bits >> (11 * n - 11) & 0x7FF) * cap // 0x800
+        anchors.append((c, size, bool(r >> 18 & 1)))
+        amount += c * size
+        rest -= size
+    last_price, last_size, last_side = anchors[-1]
+    extra = rest if pairs == 0 else rest % 2
+    if extra:
+        anchors[-1] = (last_price, last_size + extra, last_side)
+        amount += last_price * extra
+        rest -= extra
     centre = (high + low) // 2
-    amount = sum(p * s for (p, _), s in zip(prices, sizes, strict=True)) + centre * rest
-    anchors = tuple((p, s, side) for (p, side), s in zip(prices, sizes, strict=True))
-    return MinutePlan(minute, o, high, low, c, volume, amount, n + 2 * pairs, anchors, pairs,
-                      centre, r)  # fmt: skip
+    amount += centre * rest
+    return MinutePlan(minute, o, high, low, c, volume, amount, n + 2 * pairs, tuple(anchors),
+                      pairs, centre, r)  # fmt: skip
 
 
 def _time_key(p: MinutePlan) -> int:

@@ -100,3 +100,14 @@ async def test_module_entry_point_serves_the_venue() -> None:
         async with asyncio.timeout(30):
             _, err = await process.communicate()
     assert process.returncode == 0, err.decode()
+
+
+async def test_warm_up_computes_the_24_hour_windows_ahead() -> None:
+    clock = MarketClock(T0 + 30 * MINUTE + 500, speed=0)
+    async with WooXSimulator(symbols=venue_symbols(), clock=clock) as sim:
+        chosen = ["PERP_0G_USDT", "SPOT_WOO_USDT", "PERP_1000PEPE_USDT"]
+        second = clock.now_ms() // 1000 * 1000
+        assert all(sim.models.day(s).cold_hours(second) for s in chosen)
+        await sim.warm_up(chosen)
+        assert not any(sim.models.day(s).cold_hours(second) for s in chosen)
+        assert sim.models.day("PERP_BTC_USDT").cold_hours(second)  # only those asked for

@@ -31,6 +31,11 @@ def _parser() -> argparse.ArgumentParser:
         help="list 313 instruments like WOO X's instead of the default 10",
     )
     p.add_argument(
+        "--warm",
+        action="store_true",
+        help="compute every symbol's 24 h statistics before printing the URLs (a venue: seconds)",
+    )
+    p.add_argument(
         "--rate-limit", type=int, default=10, help="REST requests per second per IP (0 = off)"
     )
     p.add_argument("--idle-timeout", type=float, default=60.0, help="WS idle close, seconds")
@@ -56,6 +61,8 @@ async def _serve(args: argparse.Namespace) -> None:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     async with sim:
+        if args.warm:
+            await sim.warm_up()
         now = datetime.datetime.fromtimestamp(sim.clock.now_ms() / 1000, datetime.UTC)
         print(f"REST {sim.rest_url}")
         print(f"WS   {sim.ws_url}")

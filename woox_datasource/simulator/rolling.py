@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from typing import NamedTuple
 
 from .market import CandleModel
-from .minutes import MINUTE_MS, edge_times
+from .minutes import MINUTE_MS, MinutePlan, edge_times
 from .trades import Tape
 from .units import fmt_decimal
 
@@ -87,18 +87,15 @@ class DayStats:
     def _minute(self, m: int) -> Agg | None:
         if m < self.tape.first_minute:
             return None
-        p = self.model.minute_plan(m)
-        if p.n_trades == 0:
-            return None
-        first, last = edge_times(p)
-        return Agg(p.open, first, p.close, last, p.high, p.low, p.volume, p.amount, p.n_trades)
+        return _summed(self.model.minute_plan(m))
 
     def hour(self, h: int) -> Agg | None:
         if h in self._hours:
             return self._hours[h]
         agg: Agg | None = None
-        for m in range(h * HOUR_MINUTES, (h + 1) * HOUR_MINUTES):
-            agg = merge(agg, self._minute(m))
+        first = max(h * HOUR_MINUTES, self.tape.first_minute)
+        for p in self.model.minute_plans(first, (h + 1) * HOUR_MINUTES):
+            agg = merge(agg, _summed(p))
         if len(self._hours) >= _CACHED_HOURS:
             del self._hours[next(iter(self._hours))]
         self._hours[h] = agg
@@ -164,6 +161,13 @@ class DayStats:
             agg.trades,
             agg.last_time,
         )
+
+
+def _summed(p: MinutePlan) -> Agg | None:
+    if p.n_trades == 0:
+        return None
+    first, last = edge_times(p)
+    return Agg(p.open, first, p.close, last, p.high, p.low, p.volume, p.amount, p.n_trades)
 
 
 def _whole_minutes(t: int) -> tuple[int, int]:

@@ -12,7 +12,18 @@ from decimal import Decimal
 
 import aiohttp
 import pytest
-from _sim_helpers import DAY, HOUR, MINUTE, T0, Json, collect, command, frozen, get_json
+from _sim_helpers import (
+    DAY,
+    HOUR,
+    MINUTE,
+    T0,
+    Json,
+    collect,
+    command,
+    eventually,
+    frozen,
+    get_json,
+)
 
 from woox_datasource.simulator import MarketClock, WooXSimulator
 
@@ -299,6 +310,14 @@ async def test_existing_faults_reach_every_channel(session: aiohttp.ClientSessio
                 if not _is_valid(text):
                     kinds.add(str(len(kinds)))
         assert sim.stats.pushes_lost == 8  # each malformed frame took a push's place
+        sim.go_silent(30)
+        lost = sim.stats.pushes_lost
+        sim.clock.advance(3_000)  # trades, ticker, prices, book and bbo changes: all lost
+        await eventually(lambda: sim.stats.pushes_lost >= lost + 10)
+        sim.faults.clear()
+        sim.clock.advance(1_000)
+        after = await collect(ws, lambda p: bool(p) and p[-1]["ts"] == NOW + 9_000)
+        assert not [f for f in after if f["ts"] == NOW + 8_000]  # lost, not held back
     async with frozen(NOW) as sim:
         sim.faults.fail_next(3, 500)
         for path in ("futures", "orderbook", "marketTrades"):

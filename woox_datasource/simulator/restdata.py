@@ -60,6 +60,21 @@ def _no_funding(symbol: str) -> web.Response:
     return json_response({"success": False, "message": f"no funding rate data for {symbol}"}, 500)
 
 
+def _query(
+    request: web.Request, *numbers: str
+) -> tuple[str, Params, list[int | None]] | web.Response:
+    """``symbol`` (required) and the integer parameters ``numbers``, or the exchange's answer
+    to a missing symbol (HTTP 400 -1005) or a malformed number (HTTP 500 -1000)."""
+    params = Params(dict(request.query))
+    symbol = params.text("symbol")
+    if symbol is None:
+        return invalid_request()
+    try:
+        return symbol, params, [params.integer(name) for name in numbers]
+    except BadNumber:
+        return internal_error()
+
+
 def _rows(rows: list[str], now: int, extra: str = "") -> web.Response:
     text = f'{{"success":true,"data":{{"rows":[{",".join(rows)}]{extra}}},"timestamp":{now}}}'
     return web.Response(text=text, content_type="application/json")
@@ -97,14 +112,10 @@ class DataApi:
     # ---------------------------------------------------------------- trades
 
     async def market_trades(self, request: web.Request) -> web.Response:
-        params = Params(dict(request.query))
-        symbol = params.text("symbol")
-        if symbol is None:
-            return invalid_request()
-        try:
-            limit = params.integer("limit")
-        except BadNumber:
-            return internal_error()
+        asked = _query(request, "limit")
+        if isinstance(asked, web.Response):
+            return asked
+        symbol, _, (limit,) = asked
         if symbol not in self.models.market.listings:
             return _invalid_symbol(symbol)
         if limit is not None and limit < 1:
@@ -115,14 +126,10 @@ class DataApi:
         return _rows([tape.rest_row(t) for t in found], now)
 
     async def market_trades_history(self, request: web.Request) -> web.Response:
-        params = Params(dict(request.query))
-        symbol = params.text("symbol")
-        if symbol is None:
-            return invalid_request()
-        try:
-            start, end, limit = (params.integer(k) for k in ("startTime", "endTime", "limit"))
-        except BadNumber:
-            return internal_error()
+        asked = _query(request, "startTime", "endTime", "limit")
+        if isinstance(asked, web.Response):
+            return asked
+        symbol, _, (start, end, limit) = asked
         if symbol not in self.models.market.listings:
             return _invalid_symbol(symbol)
         now = self.clock.now_ms()
@@ -145,14 +152,10 @@ class DataApi:
     # ---------------------------------------------------------------- book
 
     async def orderbook(self, request: web.Request) -> web.Response:
-        params = Params(dict(request.query))
-        symbol = params.text("symbol")
-        if symbol is None:
-            return invalid_request()
-        try:
-            levels = params.integer("maxLevel")
-        except BadNumber:
-            return internal_error()
+        asked = _query(request, "maxLevel")
+        if isinstance(asked, web.Response):
+            return asked
+        symbol, params, (levels,) = asked
         rpi_text = (params.text("rpi") or "false").lower()
         if symbol not in self.models.market.listings:
             return _invalid_symbol(symbol)
@@ -249,16 +252,10 @@ class DataApi:
         return _rows(rows, now)
 
     async def funding_rate_history(self, request: web.Request) -> web.Response:
-        params = Params(dict(request.query))
-        symbol = params.text("symbol")
-        if symbol is None:
-            return invalid_request()
-        try:
-            start, end, page, size = (
-                params.integer(k) for k in ("startTime", "endTime", "page", "size")
-            )
-        except BadNumber:
-            return internal_error()
+        asked = _query(request, "startTime", "endTime", "page", "size")
+        if isinstance(asked, web.Response):
+            return asked
+        symbol, _, (start, end, page, size) = asked
         perp = self.models.perp(symbol)
         if perp is None:
             return _no_funding(symbol)

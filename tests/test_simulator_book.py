@@ -167,7 +167,7 @@ async def test_the_documented_recipe_keeps_an_exact_book(
     topic = f"orderbookupdate{'rpi' if rpi else ''}@{BTC}@{depth}"
     async with frozen(NOW) as sim, session.ws_connect(sim.ws_url) as ws:
         await command(ws, "SUBSCRIBE", topic)
-        sim.clock.advance(400)
+        sim.clock.advance(1_000)  # BTC's best levels change every second: a delta per step
         deltas = await collect(ws, lambda p: len(p) >= 1)
         status, body = await get_json(
             session, sim, BOOK, symbol=BTC, maxLevel=depth, rpi=str(rpi).lower()
@@ -178,7 +178,7 @@ async def test_the_documented_recipe_keeps_an_exact_book(
         asks = {Decimal(r["price"]): Decimal(r["quantity"]) for r in body["data"]["asks"]}
         assert (bids, asks) == truth_of(sim, BTC, depth, rpi, stamp)
         for _ in range(40):
-            sim.clock.advance(250)
+            sim.clock.advance(1_000)
             deltas += await collect(
                 ws, lambda p: bool(p) and p[-1]["data"]["ts"] > stamp, within=10
             )
@@ -205,7 +205,7 @@ async def test_bbo_is_the_touch_of_its_book_on_every_change(session: aiohttp.Cli
         await command(ws, "SUBSCRIBE", f"bbo@{BTC}", f"bborpi@{BTC}")
         pushes: list[Json] = []
         for _ in range(20):
-            sim.clock.advance(500)
+            sim.clock.advance(1_000)  # the plain touch changes every second (its best level)
             pushes += await collect(ws, lambda p: bool(p) and p[-1]["data"]["ts"] > 0)
             if len({p["topic"] for p in pushes}) == 2 and len(pushes) > 20:
                 break
@@ -233,7 +233,7 @@ async def test_orderbook10_is_the_rpi_books_top_ten(session: aiohttp.ClientSessi
         sim.clock.advance(200)  # the first window end: a snapshot even without a change
         pushes = await collect(ws, lambda p: len(p) >= 1)
         for _ in range(10):
-            sim.clock.advance(600)
+            sim.clock.advance(1_000)  # the top 10 change every second (the best levels)
             pushes += await collect(ws, lambda p: len(p) >= 1)
     for frame in pushes:
         d = frame["data"]
@@ -301,7 +301,7 @@ async def test_a_lost_delta_breaks_the_chain_on_one_connection_only(
     ):
         await command(one, "SUBSCRIBE", topic)
         await command(two, "SUBSCRIBE", topic)
-        sim.clock.advance(300)
+        sim.clock.advance(1_000)  # BTC's best levels change every second: a delta per step
         first = [await collect(ws, lambda p: len(p) >= 1) for ws in (one, two)]
         sim.lose_book_deltas(1, topic)
         sim.clock.advance(3_000)
@@ -316,7 +316,6 @@ async def test_a_lost_delta_breaks_the_chain_on_one_connection_only(
     ]
     assert sorted(breaks) == [0, 1]
     assert sim.stats.book_deltas_lost == 1
-    assert abs(len(chains[0]) - len(chains[1])) <= 1 + abs(len(more[0]) - len(more[1]))
 
 
 async def test_a_lagging_snapshot_serves_an_older_book_with_its_older_timestamp(

@@ -22,8 +22,8 @@ from .units import fmt_decimal
 
 DAY_MS = 86_400_000
 HOUR_MINUTES = 60
-_CACHED_HOURS = 64
-_CACHED_MINUTES = 512
+_CACHED_HOURS = 32
+_CACHED_MINUTES = 256
 
 
 class Agg(NamedTuple):

@@ -31,7 +31,7 @@ from host_stub.hosting import (
 )
 from host_stub.loader import LoadedPlugin, PluginRecord, discover
 from host_stub.outfile import output_file
-from host_stub.spec import OHLCV, HistoryRequest, Market, StreamConfig
+from host_stub.spec import OHLCV, DatasourceError, HistoryRequest, Market, StreamConfig
 from host_stub.streaming import DEFAULT_CONNECT_WITHIN, run_stream
 from host_stub.times import (
     UNITS,
@@ -176,6 +176,9 @@ async def explain_empty(
                     f"the exchange has no {label} candles in {span}; its first one after that "
                     f"opens at {format_ms(first)} (the symbol was probably listed then)"
                 )
+        except (DatasourceError, aiohttp.ClientError, TimeoutError):
+            # Only an explanation failed: the download itself succeeded and stands.
+            return f"the exchange has no {label} candles of {symbol.upper()} in {span}"
         finally:
             await _aclose(batches)
     return f"the exchange has no {label} candles of {symbol.upper()} in or after {span}"

@@ -28,7 +28,7 @@ from typing import NamedTuple
 
 import attrs
 
-from .hashing import mix, mix_at, seeded_key, unit
+from .hashing import GAMMA, M64, mix, mix_at, seeded_key, unit
 from .market import CandleModel
 from .minutes import MINUTE_MS
 from .units import POW10
@@ -143,7 +143,11 @@ class BookModel:
         a, _, b = self._perm(comp, k)
         if t < k * slot + (a * (j % comp.modulus) + b) % comp.modulus * comp.every_ms:
             k -= 1
-        h = mix(mix_at(comp.key + side, j) ^ (k * 0x9E3779B97F4A7C15 & 0xFFFFFFFFFFFFFFFF))
+        return self._draw(comp, comp.key + side, j, k)
+
+    def _draw(self, comp: Component, base: int, j: int, k: int) -> int:
+        """The size ``comp`` drew for level ``j`` in slot ``k`` (``base``: its key and side)."""
+        h = mix(mix_at(base, j) ^ (k * GAMMA & M64))
         if comp.empty_one_in and (h >> 48) % comp.empty_one_in == 0:
             return 0
         return max(1, round(self.params.size * comp.scale * (0.2 + 2.8 * unit(h))))
@@ -203,12 +207,23 @@ class BookModel:
         return self.value(self.deep, side, centre - d if side == BID else centre + d, t)
 
     def deep_row(self, side: int, centre: int, t: int, first: int = 1, last: int = 0) -> list[int]:
-        """Deep orders at distances ``first .. last`` (default: the whole extent)."""
+        """Deep orders at distances ``first .. last`` (default: the whole extent): ``value``
+        unrolled, since a whole side shares one slot and its permutation."""
         last = last or self.params.extent
-        deep, value = self.deep, self.value
-        if side == BID:
-            return [value(deep, side, centre - d, t) for d in range(first, last + 1)]
-        return [value(deep, side, centre + d, t) for d in range(first, last + 1)]
+        comp = self.deep
+        slot, modulus, every = comp.slot_ms, comp.modulus, comp.every_ms
+        k = t // slot
+        a, _, b = self._perm(comp, k)
+        offset = t - k * slot
+        base = comp.key + side
+        sign = -1 if side == BID else 1
+        draw = self._draw
+        out = []
+        for d in range(first, last + 1):
+            j = centre + sign * d
+            current = offset >= (a * (j % modulus) + b) % modulus * every
+            out.append(draw(comp, base, j, k if current else k - 1))
+        return out
 
     def size(self, deep: int, side: int, d: int, centre: int, t: int, rpi: bool) -> int:
         """The size at distance ``d``, given the deep order there: the deep order within the

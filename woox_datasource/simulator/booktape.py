@@ -74,7 +74,10 @@ class ViewTape:
         self._ladders: list[list[int]] = [[], []]
         self._edge = [0, 0]
         self._rebuild(start)
-        self._published = [self._view_dict(BID), self._view_dict(ASK)]
+        self._published = [self.view(BID), self.view(ASK)]
+        self.diffs = True
+        """Whether publications list their changed levels (a scan for the last ``ts`` only
+        needs to know that something changed)."""
         self._dirty = False
         self._last_change = start
 
@@ -124,9 +127,6 @@ class ViewTape:
 
     def view(self, side: int) -> Levels:
         return view(self._ladders[side], self._centre, side, self.depth, self._step)
-
-    def _view_dict(self, side: int) -> dict[int, int]:
-        return dict(self.view(side))
 
     # ---------------------------------------------------------------- replay
 
@@ -256,17 +256,18 @@ class ViewTape:
 
     def _emit(self, at: int, out: list[Publication]) -> None:
         views = [self.view(BID), self.view(ASK)]
-        changes: list[Levels] = []
-        for side, now in zip((BID, ASK), views, strict=True):
-            before = self._published[side]
-            current = dict(now)
-            moved = [(p, s) for p, s in now if before.get(p) != s]
-            moved += [(p, 0) for p in before if p not in current]
-            moved.sort(reverse=side == BID)
-            changes.append(moved)
-            self._published[side] = current
-        if not changes[BID] and not changes[ASK]:
-            return
+        if views == self._published:
+            return  # changed and changed back within the window: nothing to publish
+        changes: list[Levels] = [[], []]
+        if self.diffs:
+            for side in (BID, ASK):
+                before, now = dict(self._published[side]), views[side]
+                current = dict(now)
+                moved = [(p, s) for p, s in now if before.get(p) != s]
+                moved += [(p, 0) for p in before if p not in current]
+                moved.sort(reverse=side == BID)
+                changes[side] = moved
+        self._published = views
         out.append(Publication(at, self._last_change, self.last_ts, changes[BID], changes[ASK],
                                views[BID], views[ASK]))  # fmt: skip
         self.last_ts = self._last_change
@@ -280,6 +281,7 @@ def last_publication(book: BookModel, rpi: bool, depth: int, period: int, at: in
     while True:
         start = (at - span) // period * period
         tape = ViewTape(book, rpi, depth, period, start, start)
+        tape.diffs = False
         published = tape.advance(at)
         if published:
             return published[-1].ts

@@ -38,13 +38,18 @@ class HostRequest:
 
 
 @dataclasses.dataclass
-class HostConfigWithoutBackfill:
+class HostConfigV1:
+    """A contract v1 host's own config: no backfill_from, no channel, depth or rpi."""
+
     symbol: str
     interval: int
-    channel: str = "candles"
-    depth: int | None = None
-    rpi: bool = False
-    finals_only: bool = False
+
+
+@dataclasses.dataclass
+class HostConfigMisspelt:
+    symbol: str
+    interval: int
+    backfil_from: int
 
 
 class ThirdPartyHost:
@@ -88,7 +93,7 @@ async def test_a_hosts_own_valid_record_is_served_like_the_contracts() -> None:
         (HostRequest(None, 3600, 1_704_067_200_000, 1_704_153_600_000), "symbol"),
         (
             SimpleNamespace(symbol="SPOT_BTC_USDT", interval=3600, start=1_704_067_200_000),
-            "no 'end', 'limit' attributes",
+            "start",
         ),
     ],
 )
@@ -102,18 +107,17 @@ async def test_a_bad_history_request_is_invalid_and_names_the_field(
         assert not sim.requests  # refused before anything was asked of the exchange
 
 
-async def test_a_config_without_backfill_from_is_invalid_not_an_attribute_error() -> None:
+async def test_a_v1_config_streams_candles_and_a_misspelt_field_is_named() -> None:
     async with WooXSimulator() as sim, aiohttp.ClientSession() as session:
         host = ThirdPartyHost(sim, session)
-        with pytest.raises(InvalidRequest, match="no 'backfill_from' attribute"):
-            await host.start(HostConfigWithoutBackfill("SPOT_BTC_USDT", 60))
-        seconds = {
-            **vars(HostConfigWithoutBackfill("SPOT_BTC_USDT", 60)),
-            "backfill_from": 1704067200,
-        }
+        stream = await host.start(HostConfigV1("SPOT_BTC_USDT", 60))
+        assert stream.config == StreamConfig("SPOT_BTC_USDT", 60)
+        await host.plugin.stop_stream(stream.id)
+        with pytest.raises(InvalidRequest, match="'backfil_from' but no 'backfill_from'"):
+            await host.start(HostConfigMisspelt("SPOT_BTC_USDT", 60, 1_704_067_200_000))
+        seconds = {**vars(HostConfigV1("SPOT_BTC_USDT", 60)), "backfill_from": 1704067200}
         with pytest.raises(InvalidRequest, match="backfill_from 1704067200 looks like epoch sec"):
             await host.start(SimpleNamespace(**seconds))
-        assert sim.connections_opened == 0
         await host.plugin.aclose()
 
 
@@ -153,8 +157,11 @@ def test_new_fields_are_checked_from_the_classes_own_definition() -> None:
     assert checked(FutureConfig, given_, "config") == FutureConfig(
         "SPOT_BTC_USDT", None, Channel.TRADES
     )
-    with pytest.raises(InvalidRequest, match="no 'channel', 'depth' attributes"):
-        checked(FutureConfig, SimpleNamespace(symbol="X", interval=None), "config")
+    assert checked(FutureConfig, SimpleNamespace(symbol="X", interval=60), "config") == (
+        FutureConfig("X", 60)
+    )  # fields a host predates take their defaults
+    with pytest.raises(InvalidRequest, match="no 'symbol' attribute"):
+        checked(FutureConfig, SimpleNamespace(interval=60, channel="trades"), "config")
     with pytest.raises(InvalidRequest, match="depth must be positive"):
         checked(FutureConfig, SimpleNamespace(**{**vars(given_), "depth": -5}), "config")
     with pytest.raises(InvalidRequest, match=r"config.depth must be int or None, got str '50'"):

@@ -4,7 +4,10 @@ A host need not use the contract's attrs classes; a third-party host may pass ob
 own with the same attributes. Whatever arrives is rebuilt as the contract's class from that
 class's own field list, so the contract's validators (intervals, ranges, epoch milliseconds, and
 whatever later versions add) run on it, and each value is checked against the field's declared
-type. Anything else (a missing attribute, a float for an int, a reversed range, seconds for
+type. A missing optional attribute takes the contract's default, so a host written for an
+earlier version of the contract keeps working (contract v1 configs have no ``channel``); a
+near spelling of a missing one (``backfil_from``) is refused rather than silently ignored.
+Anything else (a missing required attribute, a float for an int, a reversed range, seconds for
 milliseconds) is an :class:`InvalidRequest` naming the field, never zero rows or an
 AttributeError from deep inside.
 """
@@ -12,6 +15,7 @@ AttributeError from deep inside.
 from __future__ import annotations
 
 import collections.abc
+import difflib
 import enum
 import types
 import typing
@@ -27,20 +31,26 @@ T = TypeVar("T")
 def checked(cls: type[T], value: object, what: str) -> T:
     """``value`` as a valid ``cls`` (an attrs class of the contract), or InvalidRequest."""
     fields = [f for f in attrs.fields(cls) if f.init]  # type: ignore[arg-type]
-    missing = [f.name for f in fields if not hasattr(value, f.name)]
+    absent = [f for f in fields if not hasattr(value, f.name)]
+    missing = [f.name for f in absent if f.default is attrs.NOTHING]
     if missing:
         names = ", ".join(repr(name) for name in missing)
         raise InvalidRequest(
             f"{what} has no {names} attribute{'s' * (len(missing) > 1)}: a {cls.__name__} "
             f"needs {', '.join(f.name for f in fields)} (host_stub.spec.{cls.__name__} builds one)"
         )
+    _refuse_misspellings(cls, value, what, [f.name for f in absent])
     hints = _types(cls)
-    values = {f.name: _enum_member(getattr(value, f.name), hints.get(f.name)) for f in fields}
+    values = {
+        f.name: _enum_member(getattr(value, f.name), hints.get(f.name))
+        for f in fields
+        if f not in absent
+    }
     for f in fields:
-        if f.converter is None:  # a converted field is checked after conversion, below
+        if f.converter is None and f.name in values:  # converted fields: checked below
             _check(cls, what, f.name, values[f.name], hints.get(f.name))
     try:
-        rebuilt = cls(**{f.alias: values[f.name] for f in fields})
+        rebuilt = cls(**{f.alias: values[f.name] for f in fields if f.name in values})
     except InvalidRequest:
         raise
     except (TypeError, ValueError) as exc:
@@ -49,6 +59,25 @@ def checked(cls: type[T], value: object, what: str) -> T:
         if f.converter is not None:
             _check(cls, what, f.name, getattr(rebuilt, f.name), hints.get(f.name))
     return rebuilt
+
+
+def _refuse_misspellings(cls: type, value: object, what: str, absent: list[str]) -> None:
+    """An optional field the record lacks takes its default (a host written for an earlier
+    contract version keeps working), unless the record carries a near spelling of it: then the
+    host meant that field, and silently using the default would lose its value."""
+    if not absent:
+        return
+    try:
+        given = [name for name in vars(value) if not name.startswith("_")]
+    except TypeError:  # no __dict__ (slots, builtins): nothing to compare
+        given = [n for n in getattr(type(value), "__slots__", ()) if isinstance(n, str)]
+    for name in absent:
+        near = difflib.get_close_matches(name, given, n=1, cutoff=0.8)
+        if near:
+            raise InvalidRequest(
+                f"{what} has {near[0]!r} but no {name!r} attribute: did you mean {name!r}? "
+                f"(see host_stub.spec.{cls.__name__})"
+            )
 
 
 def _enum_member(value: object, hint: Any) -> object:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import time
 from collections.abc import AsyncIterator
 from decimal import Decimal
 
@@ -325,3 +326,23 @@ async def test_existing_faults_reach_every_channel(session: aiohttp.ClientSessio
             assert (status, body["code"]) == (500, -1000)
         status, _ = await get_json(session, sim, "/v3/public/orderbook", symbol=BTC)
         assert status == 200
+
+
+async def test_blast_sends_every_channels_real_pushes_stamped_with_send_time(
+    session: aiohttp.ClientSession,
+) -> None:
+    topics = [f"trade@{BTC}", f"bbo@{BTC}", f"ticker@{BTC}", f"orderbookupdate@{BTC}@50",
+              f"markprice@{BTC}"]  # fmt: skip
+    async with frozen(NOW) as sim, session.ws_connect(sim.ws_url) as ws:
+        await command(ws, "SUBSCRIBE", *topics)
+        await collect(ws, lambda p: {f["topic"] for f in p} >= {topics[2], topics[4]})
+        reader = asyncio.ensure_future(collect(ws, lambda p: len(p) >= 200))
+        report = await sim.blast(200, variants=4)
+        frames = await reader
+    assert report.messages == 200
+    assert {f["topic"] for f in frames} == set(topics)
+    wall = time.time() * 1000
+    for frame in frames:
+        assert wall - 10_000 < frame["ts"] <= wall
+        assert set(frame["data"]) == EXPECTED_KEYS[frame["topic"].split("@")[0]]
+        assert frame["data"]["ts"] > NOW  # the next real pushes, their own times kept

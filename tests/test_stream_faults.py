@@ -155,16 +155,25 @@ async def test_slow_consumer_gets_conflated_updates_all_finals_and_bounded_memor
         assert not statuses(events, StatusKind.GAP_UNFILLABLE)
 
 
-async def test_connection_budget_caps_attempts_during_a_reconnect_storm() -> None:
+async def test_failing_attempts_never_spend_what_a_reconnect_needs() -> None:
+    """Budget 3, one connection: two refused attempts, then the last one is kept in reserve
+    (a failing probe must not leave nothing for reconnecting once the exchange accepts), and
+    the stream says so, with when the budget frees."""
     async with running(max_new_connections=3, connection_window_s=60.0) as h:
         h.sim.refuse_connections(30)
         stream = await h.manager.start(h.session, StreamConfig(BTC, 60))
-        await wait_until(lambda: h.sim.connections_refused == 3)
-        events = await collect(stream, lambda ev: len(statuses(ev)) >= 3)
-        assert all(s.kind is StatusKind.RECONNECTING for s in statuses(events))
-        await asyncio.sleep(1.0)  # > 3x the capped backoff: a 4th attempt would have happened
-        assert h.sim.connections_refused == 3
-        assert h.manager.budget.used == 3
+        await wait_until(lambda: h.sim.connections_refused == 2)
+
+        def paused(ev: list[StreamEvent]) -> bool:
+            return any("in reserve" in s.reason for s in statuses(ev, StatusKind.STALE))
+
+        events = await collect(stream, paused)
+        assert {s.kind for s in statuses(events)} == {StatusKind.RECONNECTING, StatusKind.STALE}
+        [why] = [s.reason for s in statuses(events, StatusKind.STALE) if "in reserve" in s.reason]
+        assert "HTTP 503" in why and "frees in" in why and "3 new connections per 60 s" in why
+        await asyncio.sleep(1.0)  # > 3x the capped backoff: a third attempt would have happened
+        assert h.sim.connections_refused == 2
+        assert h.manager.budget.used == 2
 
 
 def assert_aggregates_days(sim: WooXSimulator, got: list[OHLCV]) -> None:

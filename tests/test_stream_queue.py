@@ -4,8 +4,8 @@ and cancellation that loses nothing; plus the reconnect pacing rules (backoff, b
 from __future__ import annotations
 
 import asyncio
+import math
 import random
-import time
 from decimal import Decimal
 
 import pytest
@@ -171,14 +171,18 @@ def test_backoff_first_retry_immediate_then_capped_jittered_exponential() -> Non
         assert len(delays) > 1  # jittered
 
 
-async def test_connection_budget_holds_the_window() -> None:
-    budget = ConnectionBudget(limit=2, window_s=0.3)
-    started = time.monotonic()
-    await budget.acquire()
-    await budget.acquire()
+def test_connection_budget_counts_a_sliding_window() -> None:
+    now = [0.0]
+    budget = ConnectionBudget(limit=3, window_s=10.0, clock=lambda: now[0])
+    assert budget.wait_s() == 0.0
+    for at in (0.0, 1.0, 2.0):
+        now[0] = at
+        budget.take()
+    assert budget.used == 3
+    assert budget.wait_s() == 8.0  # the first attempt (at 0) leaves the window at 10
+    assert budget.wait_s(2) == 9.0
+    assert budget.wait_s(4) == math.inf  # more than the whole budget
+    now[0] = 10.0
     assert budget.used == 2
-    third = asyncio.create_task(budget.acquire())
-    await asyncio.sleep(0.05)
-    assert not third.done()
-    await asyncio.wait_for(third, 2)
-    assert time.monotonic() - started >= 0.29
+    assert budget.wait_s() == 0.0
+    assert budget.wait_s(2) == 1.0

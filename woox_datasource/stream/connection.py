@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import math
 import time
 from collections.abc import Callable, Sequence
 
@@ -63,6 +64,9 @@ class Connection:
         self._on_close = on_close
         self._loop = loop
         self._pending: dict[str, asyncio.Future[wire.CommandReply]] = {}
+        self._due: dict[str, float] = {}
+        """When each pending command's reply is due (loop time)."""
+        self._kick = asyncio.Event()
         self._req_ids = itertools.count(1)
         self.opened_at = loop.time()
         self.rx = 0
@@ -114,32 +118,40 @@ class Connection:
 
     # -- commands -----------------------------------------------------------------------------
 
-    async def command(
+    async def request(
         self, build: Callable[[str, Sequence[str]], str], topics: Sequence[str]
-    ) -> wire.CommandReply:
-        """Send one command frame and wait for the reply carrying its id. A reply that does not
-        come within ``ack_timeout_s`` means the connection is broken: it is closed, and
-        :class:`ConnectionLost` raised."""
+    ) -> asyncio.Future[wire.CommandReply]:
+        """Send one command frame; the future gets the reply carrying its id. Nothing waits
+        here for the reply: many commands may be out at once. A reply that does not come within
+        ``ack_timeout_s`` means the connection is broken: it is closed (by the keep-alive task)
+        and the future fails with :class:`ConnectionLost`, as every pending one does when the
+        connection ends. Raises ConnectionLost if the frame cannot be sent."""
         if self.ended:
             raise ConnectionLost(self.reason or "connection closed")
         req_id = str(next(self._req_ids))
         future: asyncio.Future[wire.CommandReply] = self._loop.create_future()
         self._pending[req_id] = future
+        self._due[req_id] = self._loop.time() + self._options.ack_timeout_s
+        future.add_done_callback(lambda _: self._forget(req_id))
         try:
-            try:
-                await self._ws.send_str(build(req_id, topics))
-                async with asyncio.timeout(self._options.ack_timeout_s):
-                    return await future
-            except TimeoutError:
-                reason = f"no reply to a command within {self._options.ack_timeout_s:g} s"
-                await self.close(reason)
-                raise ConnectionLost(reason) from None
-            except (ConnectionError, aiohttp.ClientError) as exc:
-                reason = f"send failed: {exc!r}"
-                await self.close(reason)
-                raise ConnectionLost(reason) from None
-        finally:
-            self._pending.pop(req_id, None)
+            await self._ws.send_str(build(req_id, topics))
+        except (ConnectionError, aiohttp.ClientError) as exc:
+            reason = f"send failed: {exc!r}"
+            future.cancel()
+            await self._shutdown(reason)
+            raise ConnectionLost(reason) from None
+        self._kick.set()  # the keep-alive task now watches this reply's deadline too
+        return future
+
+    async def command(
+        self, build: Callable[[str, Sequence[str]], str], topics: Sequence[str]
+    ) -> wire.CommandReply:
+        """:meth:`request` and wait for the reply."""
+        return await (await self.request(build, topics))
+
+    def _forget(self, req_id: str) -> None:
+        self._pending.pop(req_id, None)
+        self._due.pop(req_id, None)
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -212,10 +224,11 @@ class Connection:
         if self.reason is None:
             self.reason = reason
         self.count()
-        for future in self._pending.values():
+        for future in list(self._pending.values()):
             if not future.done():
                 future.set_exception(ConnectionLost(self.reason))
         self._pending.clear()
+        self._due.clear()
         if not self._closing and not self._keeper.done():
             self._keeper.cancel()  # (when closing, close() or the keeper itself ends it)
         self._on_close(self)
@@ -224,14 +237,16 @@ class Connection:
 
     async def _keep_alive(self) -> None:
         """PING on schedule; declare the connection dead after ``silence_timeout_s`` without a
-        frame. The reader only counts frames (no clock read per frame); this task samples the
-        count often enough to detect silence within a quarter of the timeout."""
+        frame, or when a command's reply is overdue. The reader only counts frames (no clock
+        read per frame); this task samples the count often enough to detect silence within a
+        quarter of the timeout, and is woken when a command goes out."""
         opts = self._options
         clock = self._loop.time
         check = opts.silence_timeout_s / 4
         next_ping = clock() + opts.ping_interval_s
         seen, last_rx = self.rx, clock()
         while True:
+            self._kick.clear()
             now = clock()
             if self.rx != seen:
                 seen, last_rx = self.rx, now
@@ -242,6 +257,10 @@ class Connection:
                 why = f"no frame for {opts.silence_timeout_s:g} s (silent connection)"
                 await self._shutdown(why)
                 return
+            reply_due = min(self._due.values(), default=math.inf)
+            if now >= reply_due:
+                await self._shutdown(f"no reply to a command within {opts.ack_timeout_s:g} s")
+                return
             if now >= next_ping:
                 try:
                     await self._ws.send_str(wire.ping_frame(_wall_ms()))
@@ -250,7 +269,10 @@ class Connection:
                     return
                 self._stats.pings_sent += 1
                 next_ping = now + opts.ping_interval_s
-            await asyncio.sleep(max(0.0, min(next_ping, deadline, now + check) - now))
+            wake = min(next_ping, deadline, now + check, reply_due)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(max(0.0, wake - now)):
+                    await self._kick.wait()
 
     # -- closing ------------------------------------------------------------------------------
 

@@ -3,7 +3,8 @@
 One :class:`StreamManager` per plugin instance. Streams started with the same aiohttp session
 share its pool: one :class:`Topic` per (symbol, interval) whoever asked for it, and as few
 connections as WOO X's 100-topics-per-connection limit allows. All connections of the manager
-draw on one connection budget (WOO X counts new connections per IP).
+go through one :class:`~woox_datasource.stream.gate.Gate`, which holds the reconnect discipline
+and the connection budget (WOO X counts new connections per IP).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import aiohttp
 from host_stub.spec import StreamConfig, StreamFailed
 from woox_datasource import wire
 from woox_datasource.rest import RestClient
+from woox_datasource.stream.gate import Gate
 from woox_datasource.stream.history import HistorySource
 from woox_datasource.stream.live import LiveStream
 from woox_datasource.stream.options import Backoff, ConnectionBudget, StreamOptions
@@ -37,8 +39,7 @@ class _Pool:
         self.options = manager.options
         self.stats = manager._stats
         self.limiter = manager.limiter
-        self.budget = manager.budget
-        self.backoff = manager.backoff
+        self.gate = manager.gate
         self.history = HistorySource(manager.rest_factory(session), manager.options, manager.rng)
         self.topics: dict[str, Topic] = {}
         self.slots: list[Slot] = []
@@ -135,6 +136,7 @@ class StreamManager:
         self.rng = random.Random(options.seed)
         self.backoff = Backoff(options, self.rng)
         self.budget = ConnectionBudget(options.max_new_connections, options.connection_window_s)
+        self.gate = Gate(self.backoff, self.budget, self._slot_count)
         self._pools: dict[int, _Pool] = {}
         self._streams: dict[str, LiveStream] = {}
         self._ids = itertools.count(1)
@@ -152,6 +154,9 @@ class StreamManager:
     def streams(self) -> dict[str, LiveStream]:
         """Streams running now, by id (a copy)."""
         return dict(self._streams)
+
+    def _slot_count(self) -> int:
+        return sum(len(pool.slots) for pool in self._pools.values())
 
     @property
     def connections(self) -> int:

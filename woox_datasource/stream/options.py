@@ -8,7 +8,7 @@ Tests shrink the timings; nothing here reads the market clock.
 
 from __future__ import annotations
 
-import asyncio
+import math
 import random
 import time
 from collections import deque
@@ -18,11 +18,20 @@ from typing import Any, Final
 import attrs
 
 from host_stub.spec import InvalidRequest
+from woox_datasource import wire
 
 
 def _positive(_: object, attribute: attrs.Attribute[Any], value: float) -> None:
     if not value > 0:
         raise InvalidRequest(f"StreamOptions.{attribute.name} must be > 0, got {value!r}")
+
+
+def _topics_per_connection(_: object, attribute: attrs.Attribute[Any], value: int) -> None:
+    if not 1 <= value <= wire.MAX_TOPICS_PER_CONNECTION:
+        raise InvalidRequest(
+            f"StreamOptions.{attribute.name} must be 1..{wire.MAX_TOPICS_PER_CONNECTION} "
+            f"(WOO X's limit per connection), got {value!r}"
+        )
 
 
 @attrs.frozen(kw_only=True)
@@ -52,7 +61,15 @@ class StreamOptions:
     connection budget is what guards the exchange's limit."""
     backoff_max_s: float = attrs.field(default=30.0, validator=_positive)
     max_new_connections: int = attrs.field(default=100, validator=_positive)
+    """New connections (attempts, refused ones included) allowed per ``connection_window_s``:
+    WOO X's limit per IP. One connection per slot is kept in reserve: failing attempts never
+    spend what reconnecting every connection needs (see ``stream/gate.py``)."""
     connection_window_s: float = attrs.field(default=300.0, validator=_positive)
+    topics_per_connection: int = attrs.field(
+        default=wire.MAX_TOPICS_PER_CONNECTION, validator=_topics_per_connection
+    )
+    """Topics a connection carries before another opens: WOO X's limit (100) by default; fewer
+    spread a venue over more connections (smaller loss per drop, more of the budget per drop)."""
     max_connection_life_s: float = attrs.field(default=23 * 3600.0, validator=_positive)
     """Rotate (make-before-break) before WOO X's 24 h cut."""
     rotation_overlap_s: float = attrs.field(default=10.0, validator=_positive)
@@ -113,7 +130,8 @@ class Backoff:
 class ConnectionBudget:
     """At most ``limit`` new connections per sliding ``window_s`` (WOO X: 100 per 5 minutes per
     IP, and "extensive retries after hitting limits will result in an IP ban"). Every attempt
-    counts, successful or not, because the exchange cannot tell them apart."""
+    counts, successful or not, because the exchange cannot tell them apart. Bookkeeping only:
+    :class:`~woox_datasource.stream.gate.Gate` decides when an attempt may :meth:`take` one."""
 
     def __init__(
         self, limit: int, window_s: float, clock: Callable[[], float] = time.monotonic
@@ -122,7 +140,6 @@ class ConnectionBudget:
         self.window_s = window_s
         self._clock = clock
         self._stamps: deque[float] = deque()
-        self._lock = asyncio.Lock()
 
     def _prune(self, now: float) -> None:
         stamps = self._stamps
@@ -134,33 +151,25 @@ class ConnectionBudget:
         self._prune(self._clock())
         return len(self._stamps)
 
-    def wait_s(self) -> float:
-        """Seconds until one more connection fits (0.0: now)."""
+    def take(self) -> None:
+        """Count a connection attempt made now (the caller checked :meth:`wait_s` first)."""
         now = self._clock()
         self._prune(now)
-        if len(self._stamps) < self.limit:
+        self._stamps.append(now)
+
+    def wait_s(self, count: int = 1) -> float:
+        """Seconds until ``count`` more connections fit (0.0: now)."""
+        now = self._clock()
+        self._prune(now)
+        excess = len(self._stamps) + count - self.limit
+        if excess <= 0:
             return 0.0
-        return self._stamps[len(self._stamps) - self.limit] + self.window_s - now
+        if excess > len(self._stamps):
+            return math.inf  # more than the whole budget
+        return self._stamps[excess - 1] + self.window_s - now
 
-    def exhausted(self) -> str | None:
-        """Why a new connection must wait now, and until when; None if it need not."""
-        wait = self.wait_s()
-        if wait <= 0.0:
-            return None
-        at = time.strftime("%H:%M:%S", time.gmtime(time.time() + wait))
+    def describe(self) -> str:
         return (
-            f"connection budget exhausted ({self.limit} new connections per "
-            f"{self.window_s:g} s, the exchange's limit per IP); the next one frees in "
-            f"{wait:.1f} s, at {at} UTC"
+            f"at most {self.limit} new connections per {self.window_s:g} s, "
+            "the exchange's limit per IP"
         )
-
-    async def acquire(self) -> None:
-        """Wait (FIFO) until one more connection fits in the window, then count it."""
-        async with self._lock:
-            while True:
-                now = self._clock()
-                self._prune(now)
-                if len(self._stamps) < self.limit:
-                    self._stamps.append(now)
-                    return
-                await asyncio.sleep(self._stamps[0] + self.window_s - now)

@@ -1,25 +1,36 @@
-"""A logical connection: a set of up to 100 topics kept subscribed across reconnects and rotation.
+"""A logical connection: a set of topics kept subscribed across reconnects and rotation.
 
 The physical :class:`~woox_datasource.stream.connection.Connection` comes and goes; the slot
-outlives it. Its single task reconciles "topics wanted" with "topics subscribed" (UN_SUBSCRIBE
-first, then SUBSCRIBE in batches of at most 10, acks checked topic by topic), reconnects after a
-loss (within the connection budget: at once after losing a healthy connection, with capped
-jittered backoff after failures, see :class:`~woox_datasource.stream.options.Backoff`), and
-rotates make-before-break before the exchange's 24 h cut: the replacement is opened and
-subscribed while the old socket still delivers, then the old one is closed. Both deliver the same
-pushes for a moment; the candle trackers drop the repeats, so nothing is lost or doubled.
+outlives it. Its single task keeps "topics wanted" and "topics subscribed" in line without ever
+waiting on an ack: commands go out as soon as they are worth sending and their replies are taken
+as they come. New topics go out ten per SUBSCRIBE (WOO X's limit): full batches at once, and a
+partial batch only after one loop tick (streams started together join it) and only while no
+earlier SUBSCRIBE's ack is pending (what arrives meanwhile joins the next batch). Acks are checked
+topic by topic. Topics that go are unsubscribed the same way.
+
+Connections come from the manager's :class:`~woox_datasource.stream.gate.Gate`, which holds the
+reconnect discipline for every slot at once (shared backoff, one probe at a time while the
+exchange refuses, a budget reserve): a slot asks it for an attempt, and tells it how the attempt
+went: healthy once every SUBSCRIBE sent has been answered and something was accepted, failed if
+it was refused or died before that. A healthy connection's loss is retried at once.
+
+Rotation is make-before-break before the exchange's 24 h cut: the replacement is opened and
+subscribed while the old socket still delivers, then the old one is closed; both deliver the same
+pushes for a moment, and the handover drops the repeats, so nothing is lost or doubled.
 
 A slot whose last topic goes is not asked to unsubscribe and close politely: its task is
-cancelled, whatever it was doing (connecting, backing off, waiting for an ack or for the budget,
-rotating), and its sockets are dropped after sending a close frame; that is what makes a stop
-immediate. A topic leaving a slot that keeps others is unsubscribed by the slot's task, with
-nobody waiting for the ack.
+cancelled, whatever it was doing (waiting for the gate, connecting, waiting for acks, rotating),
+and its sockets are dropped after sending a close frame; that is what makes a stop immediate.
+
+The slot knows topics only as names with a few callbacks (subscribed, reconnecting, stale,
+failed); what a topic carries is its own business.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Protocol
 
@@ -28,8 +39,9 @@ import aiohttp
 from host_stub.spec import NetworkNotAllowed, StreamFailed, UnknownSymbol
 from woox_datasource import wire
 from woox_datasource.stream.connection import Connection, ConnectionLost
+from woox_datasource.stream.gate import Admission, Gate
 from woox_datasource.stream.handover import Handover
-from woox_datasource.stream.options import Backoff, ConnectionBudget, StreamOptions
+from woox_datasource.stream.options import StreamOptions
 from woox_datasource.stream.stats import LogLimiter, StreamStats, log
 
 if TYPE_CHECKING:
@@ -48,8 +60,7 @@ class SlotHost(Protocol):
     options: StreamOptions
     stats: StreamStats
     limiter: LogLimiter
-    budget: ConnectionBudget
-    backoff: Backoff
+    gate: Gate
     topics: dict[str, Topic]
 
     def dispatch(self, push: wire.KlinePush) -> None: ...
@@ -57,7 +68,10 @@ class SlotHost(Protocol):
     def slot_done(self, slot: Slot) -> None: ...
 
 
-def _chunks(names: Sequence[str], size: int = wire.MAX_TOPICS_PER_SUBSCRIBE) -> Iterator[list[str]]:
+_BATCH = wire.MAX_TOPICS_PER_SUBSCRIBE
+
+
+def _chunks(names: Sequence[str], size: int = _BATCH) -> Iterator[list[str]]:
     for i in range(0, len(names), size):
         yield list(names[i : i + size])
 
@@ -75,27 +89,30 @@ def brief(exc: BaseException) -> str:
 
 
 class Slot:
-    """Up to :data:`wire.MAX_TOPICS_PER_CONNECTION` topics on one (replaceable) connection."""
+    """Up to ``options.topics_per_connection`` topics on one (replaceable) connection."""
 
     def __init__(self, host: SlotHost) -> None:
         self._host = host
         self.topics: dict[str, Topic] = {}
         """Topics wanted on this slot."""
         self.active: set[str] = set()
-        """Topics subscribed on the current connection."""
+        """Topics subscribed (acknowledged) on the current connection."""
+        self._subscribing: set[str] = set()
+        """Topics a SUBSCRIBE is out for (ack pending)."""
+        self._unsubscribing: set[str] = set()
+        """Topics an UN_SUBSCRIBE is out for (ack pending)."""
         self.conn: Connection | None = None
         self.accepting = True
         self._spare: Connection | None = None
         self._handover: Handover | None = None
         self._wake = asyncio.Event()
-        self._unsubscribing: set[str] = set()
-        """Topics an UN_SUBSCRIBE is out for (their ack pending)."""
         self.task = asyncio.get_running_loop().create_task(self._run(), name="woox-stream-slot")
 
     @property
     def load(self) -> int:
-        """Topics that count against the connection's limit (wanted or still subscribed)."""
-        return len(self.active.union(self.topics))
+        """Topics that count against the connection's limit (wanted, subscribed or on the way
+        in or out)."""
+        return len(self.active.union(self.topics, self._subscribing, self._unsubscribing))
 
     def count_frames(self) -> None:
         for conn in (self.conn, self._spare):
@@ -103,7 +120,7 @@ class Slot:
                 conn.count()
 
     def has_room(self) -> bool:
-        return self.accepting and self.load < wire.MAX_TOPICS_PER_CONNECTION
+        return self.accepting and self.load < self._host.options.topics_per_connection
 
     def add(self, topic: Topic) -> None:
         self.topics[topic.name] = topic
@@ -136,37 +153,14 @@ class Slot:
 
     async def _run(self) -> None:
         host = self._host
-        failures = 0
         try:
             while self.topics:
-                delay = host.backoff.delay(failures)
-                if delay:
-                    await asyncio.sleep(delay)
-                    if not self.topics:
-                        break
+                admission = await host.gate.admit(self._notify_stale)
                 try:
-                    conn = await self._connect()
-                except SessionClosed:
-                    self._fail_all(StreamFailed(
-                        "the aiohttp session the stream was started with has been closed; "
-                        "keep it open until the stream is stopped"
-                    ))  # fmt: skip
-                    break
-                except NetworkNotAllowed as exc:
-                    # Policy, not weather: retrying cannot help, so the streams fail with it.
-                    self._fail_all(exc)
-                    break
-                except _CONNECT_ERRORS as exc:
-                    failures += 1
-                    host.stats.connect_failures += 1
-                    self._notify_lost(f"connecting failed ({brief(exc)}); retry {failures}")
-                    continue
-                reason, healthy = await self._serve(conn)
-                if not self.topics:
-                    break
-                host.stats.connections_lost += 1
-                failures = 0 if healthy else failures + 1
-                self._notify_lost(reason)
+                    if not await self._attempt(admission):
+                        break
+                finally:
+                    admission.release()  # (no-op once a verdict was given)
         finally:
             self.accepting = False
             leftovers = [c for c in (self.conn, self._spare) if c is not None]
@@ -175,17 +169,45 @@ class Slot:
             for conn in leftovers:
                 await conn.abort()
             self.conn = self._spare = None
-            self.active.clear()
-            self._unsubscribing.clear()
+            self._reset()
             host.slot_done(self)
 
-    async def _connect(self, on_push: Callable[[wire.KlinePush], None] | None = None) -> Connection:
+    async def _attempt(self, admission: Admission) -> bool:
+        """One connection, from handshake to loss; False if the slot is done for good."""
         host = self._host
-        if host.session.closed:
-            raise SessionClosed
-        if (why := host.budget.exhausted()) is not None:
-            self._notify_lost(why)
-        await host.budget.acquire()
+        try:
+            conn = await self._open(host.dispatch)
+        except SessionClosed:
+            self._fail_all(StreamFailed(
+                "the aiohttp session the stream was started with has been closed; "
+                "keep it open until the stream is stopped"
+            ))  # fmt: skip
+            return False
+        except NetworkNotAllowed as exc:
+            # Policy, not weather: retrying cannot help, so the streams fail with it.
+            self._fail_all(exc)
+            return False
+        except _CONNECT_ERRORS as exc:
+            admission.failed(brief(exc))
+            host.stats.connect_failures += 1
+            self._notify_lost(f"connecting failed ({brief(exc)})")
+            return True
+        reason, healthy = await self._serve(conn, admission)
+        if not self.topics:
+            return False
+        host.stats.connections_lost += 1
+        if healthy:
+            host.gate.lost()
+        self._notify_lost(reason)
+        return True
+
+    def _reset(self) -> None:
+        self.active = set()
+        self._subscribing.clear()
+        self._unsubscribing.clear()
+
+    async def _open(self, on_push: Callable[[wire.KlinePush], None]) -> Connection:
+        host = self._host
         if host.session.closed:
             raise SessionClosed
         try:
@@ -195,7 +217,7 @@ class Slot:
                 options=host.options,
                 stats=host.stats,
                 limiter=host.limiter,
-                on_push=on_push or host.dispatch,
+                on_push=on_push,
                 on_close=self._on_conn_closed,
             )
         except RuntimeError as exc:  # aiohttp: "Session is closed"
@@ -208,90 +230,129 @@ class Slot:
         if self._handover is not None:
             self._handover.done.set()  # stop waiting: one side of the rotation is gone
 
-    async def _serve(self, conn: Connection) -> tuple[str, bool]:
+    async def _serve(self, conn: Connection, admission: Admission) -> tuple[str, bool]:
         """Keep ``conn`` (and its replacements) in line with ``topics`` until it is lost or no
-        topic is left. Returns why it ended and whether it had been healthy: every topic it
-        was asked for answered by an ack (then its loss is retried at once)."""
+        topic is left. Returns why it ended and whether it had been healthy. Gives the
+        admission its verdict (failed if the connection ended before it was healthy)."""
         opts = self._host.options
         loop = asyncio.get_running_loop()
         self.conn = conn
-        self.active = set()
+        self._reset()
         healthy = False
         rotate_at = conn.opened_at + opts.max_connection_life_s
         try:
             while not conn.ended:
                 self._wake.clear()
-                if not self.topics and not self.active:
+                if not self.topics and not self.active and not self._subscribing:
                     self.accepting = False
                     await conn.close("no stream uses this connection any more")
                     break
-                if loop.time() >= rotate_at:
+                if healthy and loop.time() >= rotate_at:
                     conn, rotate_at = await self._rotate(conn)
                     continue
                 try:
-                    if await self._reconcile(conn):
-                        continue  # look again: that may have been the last topic
+                    await self._reconcile(conn)
                 except ConnectionLost:
                     continue
-                healthy = True  # (nothing left to subscribe or unsubscribe, so all acked)
+                if not healthy and self.active and not self._subscribing:
+                    healthy = True
+                    admission.succeeded()
                 if not self._wake.is_set() and not conn.ended:
                     with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout_at(rotate_at):
+                        async with asyncio.timeout_at(rotate_at if healthy else None):
                             await self._wake.wait()
-            await conn.close(conn.reason or "connection closed")
-            return conn.reason or "connection closed", healthy
+            reason = conn.reason or "connection closed"
+            await conn.close(reason)
+            if not healthy and self.topics:
+                admission.failed(reason)
+            return reason, healthy
         finally:
             await conn.abort()  # no-op unless left by an exception (cancellation)
             self.conn = None
-            self.active.clear()
-            self._unsubscribing.clear()
+            self._reset()
 
-    async def _reconcile(self, conn: Connection) -> bool:
-        """Unsubscribe what is no longer wanted, subscribe what is new; True if anything was."""
-        gone = [name for name in self.active if name not in self.topics]
+    # -- subscriptions ------------------------------------------------------------------------
+
+    def _pending_changes(self) -> tuple[list[str], list[str]]:
+        """Topics to unsubscribe and to subscribe now (none already on the way)."""
+        moving = self._subscribing.union(self._unsubscribing)
+        gone = [n for n in self.active if n not in self.topics and n not in moving]
+        new = [n for n in self.topics if n not in self.active and n not in moving]
+        return gone, new
+
+    async def _reconcile(self, conn: Connection) -> None:
+        """Send what is worth sending now (see the module docstring); replies come back
+        through :meth:`_subscribed` and :meth:`_unsubscribed`. Raises ConnectionLost."""
+        gone, new = self._pending_changes()
+        if len(gone) % _BATCH or (len(new) % _BATCH and not self._subscribing):
+            await asyncio.sleep(0)  # a partial batch: let what starts in this tick join it
+            if conn.ended:
+                raise ConnectionLost(conn.reason or "connection closed")
+            gone, new = self._pending_changes()
         for batch in _chunks(gone):
             self._unsubscribing.update(batch)
-            reply = await conn.command(wire.unsubscribe_frame, batch)
-            if not reply.success:
-                self._host.limiter.warning(
-                    "unsub", "%s: UN_SUBSCRIBE %s refused: %s", conn.name, batch, reply.error
-                )
-            self.active.difference_update(batch)
-            self._unsubscribing.difference_update(batch)
-        new = [name for name in self.topics if name not in self.active]
-        if new:
-            self.active.update(await self._subscribe(conn, new))
-        return bool(gone or new)
+            reply = await conn.request(wire.unsubscribe_frame, batch)
+            reply.add_done_callback(functools.partial(self._unsubscribed, conn, batch))
+        if self._subscribing:  # acks pending: only full batches now, the rest joins later
+            new = new[: len(new) // _BATCH * _BATCH]
+        for batch in _chunks(new):
+            self._subscribing.update(batch)
+            reply = await conn.request(wire.subscribe_frame, batch)
+            reply.add_done_callback(functools.partial(self._subscribed, conn, batch))
 
-    async def _subscribe(self, conn: Connection, names: list[str]) -> set[str]:
-        """Subscribe ``names`` in batches (sent together, acks awaited together); tell each
-        topic how it went. Returns the accepted names. Raises ConnectionLost."""
-        batches = list(_chunks(names))
-        replies = await asyncio.gather(
-            *(conn.command(wire.subscribe_frame, batch) for batch in batches),
-            return_exceptions=True,
-        )
+    def _subscribed(
+        self, conn: Connection, batch: list[str], future: asyncio.Future[wire.CommandReply]
+    ) -> None:
+        if conn is not self.conn:
+            return  # a connection already replaced; its replies no longer matter
+        self._subscribing.difference_update(batch)
+        self._wake.set()
+        if future.cancelled() or future.exception() is not None:
+            return  # the connection is gone; the slot's task sees that
+        self.active.update(self._apply(batch, future.result()))
+
+    def _unsubscribed(
+        self, conn: Connection, batch: list[str], future: asyncio.Future[wire.CommandReply]
+    ) -> None:
+        if conn is not self.conn:
+            return
+        self._unsubscribing.difference_update(batch)
+        self.active.difference_update(batch)
+        self._wake.set()
+        if future.cancelled() or future.exception() is not None:
+            return
+        reply = future.result()
+        if not reply.success:
+            self._host.limiter.warning(
+                "unsub", "%s: UN_SUBSCRIBE %s refused: %s", conn.name, batch, reply.error
+            )
+
+    def _apply(self, batch: list[str], reply: wire.CommandReply) -> set[str]:
+        """Tell each topic of ``batch`` how its SUBSCRIBE went; returns the accepted names."""
+        taken = set(reply.topics or ()) if reply.success else set()
         accepted: set[str] = set()
-        lost: BaseException | None = None
-        for batch, reply in zip(batches, replies, strict=True):
+        for name in batch:
+            topic = self.topics.get(name)
+            if name in taken:
+                accepted.add(name)
+                if topic is not None:
+                    topic.on_subscribed()
+            elif topic is not None:
+                del self.topics[name]
+                topic.slot = None
+                topic.fail(self._refusal(topic, reply))
+        return accepted
+
+    async def _subscribe_all(self, conn: Connection, names: list[str]) -> set[str]:
+        """Subscribe ``names`` on ``conn`` and wait for every ack (a rotation's replacement).
+        Returns the accepted names. Raises ConnectionLost."""
+        sent = [(b, await conn.request(wire.subscribe_frame, b)) for b in _chunks(names)]
+        replies = await asyncio.gather(*(future for _, future in sent), return_exceptions=True)
+        accepted: set[str] = set()
+        for (batch, _), reply in zip(sent, replies, strict=True):
             if isinstance(reply, BaseException):
-                lost = reply
-                continue
-            taken = set(reply.topics or ()) if reply.success else set()
-            for name in batch:
-                topic = self.topics.get(name)
-                if name in taken:
-                    accepted.add(name)
-                    if topic is not None:
-                        topic.on_subscribed()
-                elif topic is not None:
-                    del self.topics[name]
-                    topic.slot = None
-                    topic.fail(self._refusal(topic, reply))
-        if lost is not None:
-            if isinstance(lost, ConnectionLost):
-                raise lost
-            raise ConnectionLost(f"subscribing failed: {lost!r}")
+                raise ConnectionLost(f"subscribing failed: {reply!r}")
+            accepted |= self._apply(batch, reply)
         return accepted
 
     @staticmethod
@@ -305,29 +366,39 @@ class Slot:
             )
         return StreamFailed(f"WOO X refused to subscribe {topic.name!r}: {reply.error}")
 
+    # -- rotation -----------------------------------------------------------------------------
+
     async def _rotate(self, old: Connection) -> tuple[Connection, float]:
         """Replace ``old`` by a fresh, fully subscribed connection, hand the topics over (see
-        :mod:`~woox_datasource.stream.handover`), then close ``old``."""
+        :mod:`~woox_datasource.stream.handover`), then close ``old``. Postponed while the gate
+        has nothing to spare (a rotation never takes what a reconnect may need)."""
         host = self._host
         opts = host.options
         loop = asyncio.get_running_loop()
+        retry_in = max(opts.backoff_max_s, min(opts.max_connection_life_s / 10, 600.0))
+        admission = host.gate.try_admit()
+        if admission is None:
+            return old, loop.time() + retry_in
         host.stats.rotations += 1
         reason = f"rotating the connection after {old.age:.0f} s (WOO X cuts connections at 24 h)"
         for topic in list(self.topics.values()):
             topic.on_reconnecting(reason)
-        names = list(self.topics)
+        names = [name for name in self.active if name in self.topics]
         handover = self._handover = Handover(names, host.topics, host.dispatch, host.stats)
         old.on_push = handover.from_old
         try:
-            self._spare = new = await self._connect(on_push=handover.from_new)
-            accepted = await self._subscribe(new, names)
+            self._spare = new = await self._open(handover.from_new)
+            accepted = await self._subscribe_all(new, names)
             handover.drop(set(names) - accepted)
+            admission.succeeded()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(opts.rotation_overlap_s):
                     await handover.done.wait()
             if new.ended:
                 raise ConnectionLost(new.reason or "the new connection closed")
         except (*_CONNECT_ERRORS, SessionClosed) as exc:
+            if not isinstance(exc, SessionClosed):
+                admission.failed(brief(exc))
             old.on_push = host.dispatch
             spare, self._spare, self._handover = self._spare, None, None
             if spare is not None:
@@ -336,19 +407,27 @@ class Slot:
             for topic in list(self.topics.values()):
                 if topic.name in self.active:
                     topic.on_subscribed()
-            retry_in = max(opts.backoff_max_s, min(opts.max_connection_life_s / 10, 600.0))
             return old, loop.time() + retry_in
+        finally:
+            admission.release()
         handover.finish()
         new.on_push = host.dispatch
         self._spare = self._handover = None
         self.conn = new
+        self._reset()
         self.active = accepted
         await old.close("replaced by a fresh connection")
         return new, new.opened_at + opts.max_connection_life_s
 
+    # -- telling the topics -------------------------------------------------------------------
+
     def _notify_lost(self, reason: str) -> None:
         for topic in list(self.topics.values()):
             topic.on_reconnecting(reason)
+
+    def _notify_stale(self, reason: str) -> None:
+        for topic in list(self.topics.values()):
+            topic.on_stale(reason)
 
     def _fail_all(self, exc: Exception) -> None:
         topics = list(self.topics.values())

@@ -247,6 +247,10 @@ class Topic:
         self.subscribed = False
         self._status(StatusKind.RECONNECTING, reason=reason)
 
+    def on_stale(self, reason: str) -> None:
+        """Not live, and not about to be: ``reason`` says why and until when."""
+        self._status(StatusKind.STALE, reason=reason)
+
     def fail(self, exc: Exception) -> None:
         """End every stream of this topic with ``exc`` (unknown symbol, refusal, lost session)."""
         self.closed = True

@@ -5,6 +5,8 @@ check that no stream task is left behind."""
 from __future__ import annotations
 
 import asyncio
+import itertools
+import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from decimal import Decimal, DecimalTuple
@@ -117,14 +119,18 @@ def rest_client(
 
 @asynccontextmanager
 async def running(
-    sim_args: dict[str, Any] | None = None, *, ws_url: str | None = None, **options: Any
+    sim_args: dict[str, Any] | None = None,
+    *,
+    ws_url: str | None = None,
+    rest_rate: int = 10,
+    **options: Any,
 ) -> AsyncIterator[Harness]:
     """A simulator (fast clock unless told otherwise), a session and a manager (streaming from
-    ``ws_url`` if given, else the simulator); on exit the manager is closed and no stream task
-    may be left."""
+    ``ws_url`` if given, else the simulator; REST budget ``rest_rate`` requests per second); on
+    exit the manager is closed and no stream task may be left."""
     args = {"speed": 600.0, **(sim_args or {})}
     async with WooXSimulator(**args) as sim, aiohttp.ClientSession() as session:
-        budget = RateBudget()
+        budget = RateBudget(max_requests=rest_rate)
         manager = StreamManager(
             ws_url or sim.ws_url, rest_client(sim, budget), StreamOptions(**{**FAST, **options})
         )
@@ -207,6 +213,90 @@ def assert_exact(sim: WooXSimulator, got: list[OHLCV], sim_type: str) -> None:
         wrong = [h for h, w in zip(have, want, strict=False) if h != w][:3]
         raise AssertionError(f"{len(got)} finals vs {len(truth)} true: missing {missing[:10]}, "
                              f"{dup} duplicated, first differences {wrong}")  # fmt: skip
+
+
+class Recorder:
+    """Every event of a stream with the monotonic time it reached the consumer."""
+
+    def __init__(self, stream: LiveStream) -> None:
+        self.stream = stream
+        self.log: list[tuple[float, StreamEvent]] = []
+        self.task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        async for event in self.stream:
+            self.log.append((time.monotonic(), event))
+
+    @property
+    def events(self) -> list[StreamEvent]:
+        return [e for _, e in self.log]
+
+    def live_again_after(self, moment: float) -> float | None:
+        """When the stream was live again after ``moment``: the first provisional update after
+        the first ``connected`` that follows a ``reconnecting``. Provisional updates come only
+        from the socket, and only once any gap before them is filled (pushes are held while a
+        fill runs), so this is "gap-filled and live"."""
+        stage = 0
+        for at, event in self.log:
+            if at < moment:
+                continue
+            if isinstance(event, CandleEvent):
+                if stage == 2 and not event.final:
+                    return at
+            elif not isinstance(event, StatusEvent):
+                continue
+            elif stage == 0 and event.kind is StatusKind.RECONNECTING:
+                stage = 1
+            elif stage == 1 and event.kind is StatusKind.CONNECTED:
+                stage = 2
+        return None
+
+
+class AttemptLog:
+    """When the simulator saw handshakes (accepted or refused), by polling its counters: an
+    observation independent of the code under test. Each attempt is known to lie in an interval
+    (the previous poll, the poll that saw it], so spacing checks use the bounds, not a guess."""
+
+    def __init__(self, sim: WooXSimulator) -> None:
+        self.sim = sim
+        self.opened: list[tuple[float, float]] = []
+        self.refused: list[tuple[float, float]] = []
+        self._seen = (sim.connections_opened, sim.connections_refused)
+        self._last = time.monotonic()
+        self._task = asyncio.create_task(self._poll())
+
+    def _look(self) -> None:
+        now = time.monotonic()
+        opened, refused = self.sim.connections_opened, self.sim.connections_refused
+        self.opened += [(self._last, now)] * (opened - self._seen[0])
+        self.refused += [(self._last, now)] * (refused - self._seen[1])
+        self._seen, self._last = (opened, refused), now
+
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(0.002)
+            self._look()
+
+    @property
+    def attempts(self) -> list[tuple[float, float]]:
+        return sorted(self.opened + self.refused)
+
+    def most_in_any(self, window_s: float) -> int:
+        """The most attempts that may have fallen in one window of ``window_s`` (counting an
+        attempt in if its interval touches the window)."""
+        spans = self.attempts
+        return max((sum(1 for lo, _ in spans[i:] if lo - start < window_s)
+                    for i, (_, start) in enumerate(spans)), default=0)  # fmt: skip
+
+    async def aclose(self) -> None:
+        self._task.cancel()
+        await asyncio.wait([self._task])
+        self._look()
+
+
+def spacing(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """For consecutive attempts: (least, most) time that can have passed between them."""
+    return [(b_lo - a_hi, b_hi - a_lo) for (a_lo, a_hi), (b_lo, b_hi) in itertools.pairwise(spans)]
 
 
 async def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:  # noqa: ASYNC109

@@ -82,6 +82,30 @@ async def test_subscriptions_are_batched_ten_topics_per_request() -> None:
 BY_WS_TYPE_OF = {tf.interval: ws_type for ws_type, tf in BY_WS_TYPE.items()}
 
 
+@pytest.mark.parametrize("live_first", [False, True])
+async def test_streams_started_one_per_tick_go_out_ten_per_subscribe(live_first: bool) -> None:
+    """A host that yields to the loop between starts, on a connection still opening or on one
+    already live (acks coming and going): ten topics per SUBSCRIBE all the same, but for the
+    last batch and, on a live connection, the very first stream's own."""
+    async with running() as h:
+        wanted = all_topics(h.sim)[:91]
+        if live_first:
+            first = await h.manager.start(h.session, StreamConfig(*wanted.pop(0)))
+            await connected(first)
+        streams = []
+        for symbol, interval in wanted:
+            streams.append(await h.manager.start(h.session, StreamConfig(symbol, interval)))
+            await asyncio.sleep(0)
+        await asyncio.gather(*(connected(s) for s in streams))
+        frames = subscribe_frames(h.sim)
+        assert sorted(t for _, topics in frames for t in topics) == sorted(
+            wire.kline_topic(s, BY_WS_TYPE_OF[i]) for s, i in all_topics(h.sim)[:91]
+        )
+        sizes = [len(topics) for _, topics in frames]
+        assert sizes.count(10) == 9, sizes
+        assert len(sizes) == 10, sizes  # 91 topics: 9 x 10 and one alone (first or last)
+
+
 async def test_more_than_100_topics_open_a_second_connection() -> None:
     async with running({"speed": 60.0}) as h:
         wanted = all_topics(h.sim)[:130]

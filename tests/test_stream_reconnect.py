@@ -7,90 +7,28 @@ cap to finish in time: a rule that made a productive connection count as a failu
 from __future__ import annotations
 
 import asyncio
-import itertools
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import pytest
-from _stream_sim import assert_exact, collect, finals, running, statuses, wait_until
+from _stream_sim import (
+    AttemptLog,
+    Recorder,
+    assert_exact,
+    collect,
+    finals,
+    running,
+    spacing,
+    statuses,
+    wait_until,
+)
 
-from host_stub.spec import CandleEvent, StatusEvent, StatusKind, StreamConfig, StreamEvent
-from woox_datasource.simulator import WooXSimulator
+from host_stub.spec import StatusKind, StreamConfig
 from woox_datasource.stream import LiveStream
 
 TOPICS = [(s, i) for s in ("SPOT_BTC_USDT", "PERP_ETH_USDT", "SPOT_WOO_USDT") for i in (60, 300)]
 LABEL = {60: "1m", 300: "5m"}
-
-
-class Recorder:
-    """Every event of a stream with the monotonic time it reached the consumer."""
-
-    def __init__(self, stream: LiveStream) -> None:
-        self.stream = stream
-        self.log: list[tuple[float, StreamEvent]] = []
-        self.task = asyncio.create_task(self._run())
-
-    async def _run(self) -> None:
-        async for event in self.stream:
-            self.log.append((time.monotonic(), event))
-
-    @property
-    def events(self) -> list[StreamEvent]:
-        return [e for _, e in self.log]
-
-    def live_again_after(self, moment: float) -> float | None:
-        """When the stream was live again after ``moment``: the first provisional update after
-        the first ``connected`` that follows a ``reconnecting``. Provisional updates come only
-        from the socket, and only once any gap before them is filled (pushes are held while a
-        fill runs), so this is "gap-filled and live"."""
-        stage = 0
-        for at, event in self.log:
-            if at < moment:
-                continue
-            if isinstance(event, CandleEvent):
-                if stage == 2 and not event.final:
-                    return at
-            elif not isinstance(event, StatusEvent):
-                continue
-            elif stage == 0 and event.kind is StatusKind.RECONNECTING:
-                stage = 1
-            elif stage == 1 and event.kind is StatusKind.CONNECTED:
-                stage = 2
-        return None
-
-
-class AttemptLog:
-    """Times at which the simulator saw handshakes (accepted or refused), by polling its
-    counters: an observation independent of the code under test."""
-
-    def __init__(self, sim: WooXSimulator) -> None:
-        self.sim = sim
-        self.opened: list[float] = []
-        self.refused: list[float] = []
-        self._task = asyncio.create_task(self._poll())
-
-    async def _poll(self) -> None:
-        opened, refused = self.sim.connections_opened, self.sim.connections_refused
-        while True:
-            await asyncio.sleep(0.002)
-            now = time.monotonic()
-            self.opened += [now] * (self.sim.connections_opened - opened)
-            self.refused += [now] * (self.sim.connections_refused - refused)
-            opened, refused = self.sim.connections_opened, self.sim.connections_refused
-
-    @property
-    def attempts(self) -> list[float]:
-        return sorted(self.opened + self.refused)
-
-    def most_in_any(self, window_s: float) -> int:
-        times = self.attempts
-        return max((sum(1 for t in times[i:] if t - start < window_s)
-                    for i, start in enumerate(times)), default=0)  # fmt: skip
-
-    async def aclose(self) -> None:
-        self._task.cancel()
-        await asyncio.wait([self._task])
 
 
 @asynccontextmanager
@@ -161,13 +99,13 @@ async def test_ten_seconds_of_refusals_back_off_growing_and_heal_within_one_step
                                  timeout=20)  # fmt: skip
             await attempts.aclose()
             refused = attempts.refused
-            assert refused[0] - lost < 0.5  # the healthy connection's loss: retried at once
+            assert refused[0][0] - lost < 0.5  # the healthy connection's loss: retried at once
             assert len(refused) >= 6
-            for failures, (a, b) in enumerate(itertools.pairwise(refused), start=1):
+            for failures, (least, most) in enumerate(spacing(refused), start=1):
                 bound = nominal(failures, initial, cap)
-                assert b - a >= 0.5 * bound - 0.01, (failures, b - a, refused)  # never sooner
-                assert b - a <= bound + 0.5, (failures, b - a, refused)  # not stuck
-            [reopened] = [t for t in attempts.opened if t > lost]
+                assert most >= 0.5 * bound, (failures, most, refused)  # never sooner
+                assert least <= bound + 0.5, (failures, least, refused)  # not stuck
+            [(reopened, _)] = [span for span in attempts.opened if span[1] > lost]
             step = nominal(len(refused), initial, cap)
             assert reopened - accepting <= step + 0.1  # the next attempt, within one step
             for r in recorders:
@@ -194,7 +132,7 @@ async def test_connections_that_never_become_healthy_back_off_too() -> None:
         await attempts.aclose()
         opened = attempts.opened
         assert len(opened) >= 4
-        for failures, (a, b) in enumerate(itertools.pairwise(opened[:-1]), start=1):
-            assert b - a >= ack + 0.5 * nominal(failures, initial, cap) - 0.01, opened
+        for failures, (_, most) in enumerate(spacing(opened), start=1):
+            assert most >= ack + 0.5 * nominal(failures, initial, cap), opened
         assert len(statuses(events, StatusKind.RECONNECTING)) == len(opened) - 1
         await stream.aclose()

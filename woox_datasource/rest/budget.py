@@ -8,17 +8,51 @@ request late, and the window must hold what really went out), with a small margi
 a 429 widens the margin and pauses every grant for one window (the exchange's window is full),
 and the extra margin decays back with a half-life, so a burst of jitter costs throughput briefly.
 
+Waiters are served by priority, lowest first, and in arrival order among equals. A priority is a
+tuple; work that cares sets it for its task (:func:`set_priority`) rather than passing it through
+every call, so the REST client needs no parameter for it. Requests without one (a host's history
+call) have the empty tuple, which goes before every explicit priority: somebody is waiting for
+them right now. The live streams use this to heal the streams a consumer watches most closely
+first after a reconnect (candle fills: ``(0, interval_s, gap_start_ms)``; shortest interval,
+then oldest gap), and a later channel ranks its own work by its first element.
+
 Nothing is bound to an event loop and nothing is reserved ahead: a waiter that is cancelled
-leaves no trace, and every waiter re-checks the window when it wakes.
+leaves no trace. Only the first waiter watches the clock; it wakes the next one when it has its
+grant, so a long queue costs nothing while it waits.
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import math
 import time
 from collections import deque
 from collections.abc import Callable
+from contextvars import ContextVar
+
+Priority = tuple[float, ...]
+"""Lower goes first; compared as tuples."""
+
+_PRIORITY: ContextVar[Priority] = ContextVar("woox_rest_priority", default=())
+
+
+def set_priority(priority: Priority) -> None:
+    """Give the REST requests of the current task (and of the tasks it starts afterwards)
+    ``priority``. A task's context is its own, so this never leaks into its caller."""
+    _PRIORITY.set(priority)
+
+
+class _Waiter:
+    __slots__ = ("key", "woken")
+
+    def __init__(self, priority: Priority, seq: int) -> None:
+        self.key = (priority, seq)
+        self.woken = asyncio.Event()
+
+    def __lt__(self, other: _Waiter) -> bool:
+        return self.key < other.key
 
 
 class RateBudget:
@@ -51,6 +85,8 @@ class RateBudget:
         self._extra_s = 0.0  # adaptive margin on top of the base, as of _extra_at
         self._extra_at = 0.0
         self._paused_until = -math.inf
+        self._waiters: list[_Waiter] = []  # a heap: the first is served next
+        self._seq = itertools.count()
         self.granted = 0
         """Grants so far (requests let go, plus :meth:`charge`)."""
         self.rate_limited_count = 0
@@ -71,7 +107,8 @@ class RateBudget:
         self.granted += 1
 
     def try_acquire(self) -> float:
-        """Take a grant now and return 0.0, or return how many seconds until one may be free."""
+        """Take a grant now and return 0.0, or return how many seconds until one may be free.
+        (Looks at the window only: :meth:`acquire` is what queues by priority.)"""
         now = self._clock()
         at = self._paused_until
         if len(self._sent) == self.max_requests:
@@ -82,10 +119,41 @@ class RateBudget:
         self._grant(now)
         return 0.0
 
-    async def acquire(self) -> None:
-        """Wait for a grant (re-checked on every wake-up, so a 429 meanwhile is respected)."""
-        while (delay := self.try_acquire()) > 0.0:  # noqa: ASYNC110 - a deadline, not a poll
-            await asyncio.sleep(delay)
+    async def acquire(self, priority: Priority | None = None) -> None:
+        """Wait for a grant: lowest ``priority`` first (default: the task's, see
+        :func:`set_priority`), then first come. Re-checked on every wake-up, so a 429 meanwhile
+        is respected."""
+        if not self._waiters and self.try_acquire() == 0.0:
+            return
+        me = _Waiter(_PRIORITY.get() if priority is None else priority, next(self._seq))
+        heapq.heappush(self._waiters, me)
+        try:
+            while True:
+                me.woken.clear()
+                if self._waiters[0] is not me:
+                    await me.woken.wait()  # the one before us wakes us when it is served
+                    continue
+                delay = self.try_acquire()
+                if delay == 0.0:
+                    heapq.heappop(self._waiters)
+                    return
+                # A better waiter arriving meanwhile just waits its turn here: we wake at the
+                # time the window frees, find it first, and let it go (it wakes first as well).
+                try:
+                    async with asyncio.timeout(delay):
+                        await me.woken.wait()
+                except TimeoutError:
+                    pass
+        finally:
+            if me in self._waiters:  # cancelled
+                self._waiters.remove(me)
+                heapq.heapify(self._waiters)
+            if self._waiters:
+                self._waiters[0].woken.set()
+
+    def queued_ahead(self, priority: Priority) -> int:
+        """Waiters a request of ``priority`` made now would wait behind."""
+        return sum(1 for w in self._waiters if w.key[0] <= priority)
 
     def charge(self) -> None:
         """Count a request that went out without :meth:`acquire`: aiohttp silently re-sends an

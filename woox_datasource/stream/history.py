@@ -4,7 +4,9 @@ REST history holds only closed candles, which is exactly what a fill needs. Two 
 on top of :class:`~woox_datasource.rest.RestClient` (which already retries single requests):
 
 * persistence within a deadline: a gap fill keeps trying through 429s and 5xx for
-  ``fill_deadline_s`` before the gap is declared unfillable, and re-reads the newest candles a
+  ``fill_deadline_s`` after the first failure (time spent queued for the shared REST budget,
+  minutes after a venue-wide reconnect, is not failure) before the gap is declared unfillable,
+  and re-reads the newest candles a
   few times if history lags the socket (a candle that just closed may not be served yet);
 * the live-only ``3d`` timeframe, which klineHistory does not serve, derived from three ``1d``
   candles: open of the first, close of the last, extreme high/low, summed volumes, in exact
@@ -19,12 +21,14 @@ from __future__ import annotations
 
 import asyncio
 import decimal
+import math
 import random
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
 
 from host_stub.spec import OHLCV, ExchangeError, HistoryRequest, InvalidRequest, UnknownSymbol
 from woox_datasource.rest import RestClient
+from woox_datasource.rest.budget import Priority
 from woox_datasource.stream.options import StreamOptions
 from woox_datasource.timeframes import Timeframe, for_history
 
@@ -79,6 +83,13 @@ def _aggregate(group: list[OHLCV], tf: Timeframe, open_time: int) -> OHLCV:
     )
 
 
+def fill_priority(tf: Timeframe, start: int) -> Priority:
+    """The REST priority of reading candles from ``start`` for a live stream (gap fills,
+    backfill, catch-up): the shortest interval first, since its consumer watches most closely
+    and its next candle is soonest due, then the oldest gap."""
+    return (0.0, float(tf.interval), float(start))
+
+
 class HistorySource:
     """REST history as the stream needs it (see the module docstring)."""
 
@@ -127,7 +138,7 @@ class HistorySource:
         sees the hole)."""
         opts = self._options
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + opts.fill_deadline_s
+        deadline = math.inf  # set by the first failure
         covered = start
         attempt = lag_reads = 0
         while covered < end:
@@ -144,6 +155,7 @@ class HistorySource:
                 raise HistoryUnavailable(str(exc)) from exc
             except Exception as exc:  # ExchangeError, RateLimited, transport, closed session
                 retryable = not isinstance(exc, ExchangeError) or exc.retryable
+                deadline = min(deadline, loop.time() + opts.fill_deadline_s)
                 if not retryable or isinstance(exc, RuntimeError) or loop.time() >= deadline:
                     raise HistoryUnavailable(f"{type(exc).__name__}: {exc}") from exc
                 attempt += 1
@@ -155,6 +167,17 @@ class HistorySource:
                 return
             lag_reads += 1
             await asyncio.sleep(opts.fill_lag_delay_s)
+
+    def queue_position(self, priority: Priority) -> tuple[int, str] | None:
+        """If reads of ``priority`` wait for the shared REST budget: how many requests go
+        before or with them, and how long that takes at the budget's rate."""
+        budget = self.rest.budget
+        ahead = budget.queued_ahead(priority)
+        if ahead == 0:
+            return None
+        eta = ahead / budget.max_requests * budget.per_seconds
+        rate = f"{budget.max_requests} per {budget.per_seconds:g} s"
+        return ahead, f"about {eta:.1f} s at {rate}, the exchange's limit per IP"
 
     async def fill(
         self, symbol: str, tf: Timeframe, start: int, end: int

@@ -19,7 +19,8 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from host_stub.spec import CandleEvent, StatusEvent, StatusKind, StreamConfig, StreamEvent
-from woox_datasource.stream.history import HistoryUnavailable
+from woox_datasource.rest.budget import set_priority
+from woox_datasource.stream.history import HistoryUnavailable, fill_priority
 from woox_datasource.stream.options import StreamOptions
 from woox_datasource.stream.queue import EventQueue
 from woox_datasource.stream.stats import StreamStats, log
@@ -154,6 +155,7 @@ class LiveStream:
     async def _catch_up(self, start: int, backfill: bool) -> None:
         topic = self.topic
         assert topic is not None
+        set_priority(fill_priority(self.timeframe, start))
         queue = self._queue
         low_water = max(1, queue.capacity // 2)
         cursor = start

@@ -3,10 +3,11 @@
 The physical :class:`~woox_datasource.stream.connection.Connection` comes and goes; the slot
 outlives it. Its single task keeps "topics wanted" and "topics subscribed" in line without ever
 waiting on an ack: commands go out as soon as they are worth sending and their replies are taken
-as they come. New topics go out ten per SUBSCRIBE (WOO X's limit): full batches at once, and a
-partial batch only after one loop tick (streams started together join it) and only while no
-earlier SUBSCRIBE's ack is pending (what arrives meanwhile joins the next batch). Acks are checked
-topic by topic. Topics that go are unsubscribed the same way.
+as they come. New topics go out ten per SUBSCRIBE (WOO X's limit): full batches at once; a
+partial batch waits a loop tick (streams started together join it), keeps waiting while it still
+grows tick by tick (a host starting streams one after another), and while an earlier SUBSCRIBE's
+ack is pending (what arrives meanwhile joins it). Acks are checked topic by topic. Topics that
+go are unsubscribed the same way.
 
 Connections come from the manager's :class:`~woox_datasource.stream.gate.Gate`, which holds the
 reconnect discipline for every slot at once (shared backoff, one probe at a time while the
@@ -283,18 +284,23 @@ class Slot:
     async def _reconcile(self, conn: Connection) -> None:
         """Send what is worth sending now (see the module docstring); replies come back
         through :meth:`_subscribed` and :meth:`_unsubscribed`. Raises ConnectionLost."""
+        before = self._pending_changes()
+        if not before[0] and not before[1]:
+            return
+        acks_pending = bool(self._subscribing)
+        await asyncio.sleep(0)  # whatever starts in this same loop tick joins these batches
+        if conn.ended:
+            raise ConnectionLost(conn.reason or "connection closed")
         gone, new = self._pending_changes()
-        if len(gone) % _BATCH or (len(new) % _BATCH and not self._subscribing):
-            await asyncio.sleep(0)  # a partial batch: let what starts in this tick join it
-            if conn.ended:
-                raise ConnectionLost(conn.reason or "connection closed")
-            gone, new = self._pending_changes()
+        settled = len(gone) == len(before[0]) and len(new) == len(before[1])
+        if not settled:  # still growing tick by tick: full batches only, the rest fills up
+            gone = gone[: len(gone) // _BATCH * _BATCH]
+        if not settled or acks_pending:  # the rest joins what arrives before those acks
+            new = new[: len(new) // _BATCH * _BATCH]
         for batch in _chunks(gone):
             self._unsubscribing.update(batch)
             reply = await conn.request(wire.unsubscribe_frame, batch)
             reply.add_done_callback(functools.partial(self._unsubscribed, conn, batch))
-        if self._subscribing:  # acks pending: only full batches now, the rest joins later
-            new = new[: len(new) // _BATCH * _BATCH]
         for batch in _chunks(new):
             self._subscribing.update(batch)
             reply = await conn.request(wire.subscribe_frame, batch)

@@ -16,6 +16,7 @@ import attrs
 
 from host_stub.spec import OHLCV, CandleEvent, StatusEvent, StatusKind
 from woox_datasource import wire
+from woox_datasource.rest.budget import Priority, set_priority
 from woox_datasource.stream.candles import (
     DUPLICATE,
     FILL,
@@ -24,7 +25,9 @@ from woox_datasource.stream.candles import (
     PROVISIONAL,
     STALE,
     CandleTracker,
+    Fill,
 )
+from woox_datasource.stream.history import fill_priority
 from woox_datasource.stream.stats import LogLimiter, StreamStats, log
 from woox_datasource.timeframes import Timeframe
 
@@ -68,6 +71,10 @@ def hold_push(held: list[wire.KlinePush], push: wire.KlinePush) -> int:
     else:
         return STALE
     return PROVISIONAL
+
+
+FILL_PATIENCE_S = 0.5
+"""A gap fill not done by then, because it waits for the REST budget, is announced (stale)."""
 
 
 def seen_upto(topic: Topic) -> int | None:
@@ -170,10 +177,18 @@ class Topic:
 
     async def _fill_held(self) -> None:
         tracker = self.tracker
+        history = self._host.history
         while True:
             fill = tracker.pending
             assert fill is not None
-            rows, error = await self._host.history.fill(self.symbol, self.tf, fill.start, fill.end)
+            priority = fill_priority(self.tf, fill.start)
+            set_priority(priority)
+            loop = asyncio.get_running_loop()
+            timer = loop.call_later(FILL_PATIENCE_S, self._fill_waits, fill, priority)
+            try:
+                rows, error = await history.fill(self.symbol, self.tf, fill.start, fill.end)
+            finally:
+                timer.cancel()
             result = tracker.apply_fill(rows)
             stats = self._host.stats
             stats.fills += 1
@@ -204,6 +219,15 @@ class Topic:
                     break
             if self._held is None:
                 return
+
+    def _fill_waits(self, fill: Fill, priority: Priority) -> None:
+        """The fill is still not done: if it waits for the REST budget, say so and for how
+        long (after a reconnect across a candle boundary, every topic of the venue needs one
+        read, at 10 per second)."""
+        queued = self._host.history.queue_position(priority)
+        if queued is not None:
+            reason = f"gap fill queued for REST behind {queued[0]} request(s), {queued[1]}"
+            self._status(StatusKind.STALE, reason=reason, start=fill.start, end=fill.end)
 
     # -- frontier (for streams catching up from history) ----------------------------------------
 

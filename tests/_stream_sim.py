@@ -232,16 +232,16 @@ class Recorder:
         return [e for _, e in self.log]
 
     def live_again_after(self, moment: float) -> float | None:
-        """When the stream was live again after ``moment``: the first provisional update after
-        the first ``connected`` that follows a ``reconnecting``. Provisional updates come only
-        from the socket, and only once any gap before them is filled (pushes are held while a
-        fill runs), so this is "gap-filled and live"."""
+        """When the stream was live again after ``moment``: its first candle after the first
+        ``connected`` that follows a ``reconnecting``. Pushes are held while a gap is filled,
+        and a fill delivers its finals and releases the held pushes in one step, so this is
+        "gap-filled and live"."""
         stage = 0
         for at, event in self.log:
             if at < moment:
                 continue
             if isinstance(event, CandleEvent):
-                if stage == 2 and not event.final:
+                if stage == 2:
                     return at
             elif not isinstance(event, StatusEvent):
                 continue

@@ -173,7 +173,7 @@ def test_backoff_first_retry_immediate_then_capped_jittered_exponential() -> Non
 
 def test_connection_budget_counts_a_sliding_window() -> None:
     now = [0.0]
-    budget = ConnectionBudget(limit=3, window_s=10.0, clock=lambda: now[0])
+    budget = ConnectionBudget(limit=3, window_s=9.5, clock=lambda: now[0], margin_s=0.5)
     assert budget.wait_s() == 0.0
     for at in (0.0, 1.0, 2.0):
         now[0] = at

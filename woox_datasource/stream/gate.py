@@ -113,6 +113,8 @@ class Gate:
                     told = why
                     if why != _PACING:
                         notify(self._explain(why, delay))
+                    if self._queue[0] is me:
+                        self._poke()  # the first one's reason may be everybody's now
                 await self._wait(delay)
         finally:
             if me in self._queue:  # cancelled while waiting
@@ -150,17 +152,23 @@ class Gate:
         """(0.0, _) if ``me`` may go now, else how long at most until it may (inf: until
         something changes) and why. Only an urgent attempt while the exchange accepts may use
         the budget's reserve."""
-        if self._queue[0] is not me or self._in_flight >= self._window:
-            return math.inf, (_PROBING if self._failures else _PACING)
+        position = self._queue.index(me)
         if self._failures:
+            if self._in_flight >= self._window:
+                return math.inf, _PROBING
             wait = self._retry_at - asyncio.get_running_loop().time()
             if wait > 0.0:
-                return wait, _BACKOFF
-        reserve = bool(self._failures) or not urgent
-        need = self._need(reserve=reserve)
-        wait = self._budget.wait_s(need)
+                return (wait, _BACKOFF) if not position else (math.inf, _PROBING)
+            wait = self._budget.wait_s(self._need(reserve=True))
+            if wait > 0.0:  # probing is paused for everyone: all are told
+                return wait, _RESERVE
+            return (math.inf, _PROBING) if position else (0.0, _PACING)
+        # Everyone ahead needs one too: a waiter learns when its own connection frees.
+        wait = self._budget.wait_s(self._need(reserve=not urgent) + position)
         if wait > 0.0:
-            return wait, (_RESERVE if need > 1 else _BUDGET)
+            return wait, (_BUDGET if urgent else _RESERVE)
+        if position or self._in_flight >= self._window:
+            return math.inf, _PACING
         return 0.0, _PACING
 
     def _take(self) -> Admission:
@@ -184,7 +192,7 @@ class Gate:
                 f"keeping {slots} connection(s) in reserve to reconnect every stream "
                 f"({budget.describe()})"
             )
-        return f"connection budget exhausted ({budget.describe()}); the next one frees{frees}"
+        return f"connection budget exhausted ({budget.describe()}); this one's turn comes{frees}"
 
     async def _wait(self, delay: float) -> None:
         changed = self._changed

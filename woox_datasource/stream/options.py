@@ -130,20 +130,29 @@ class Backoff:
 class ConnectionBudget:
     """At most ``limit`` new connections per sliding ``window_s`` (WOO X: 100 per 5 minutes per
     IP, and "extensive retries after hitting limits will result in an IP ban"). Every attempt
-    counts, successful or not, because the exchange cannot tell them apart. Bookkeeping only:
-    :class:`~woox_datasource.stream.gate.Gate` decides when an attempt may :meth:`take` one."""
+    counts, successful or not, because the exchange cannot tell them apart. An attempt leaves
+    the window ``margin_s`` after the window's length: the exchange counts handshakes as they
+    arrive, and one that took longer to arrive than another must not make them look closer
+    together. Bookkeeping only: :class:`~woox_datasource.stream.gate.Gate` decides when an
+    attempt may :meth:`take` one."""
 
     def __init__(
-        self, limit: int, window_s: float, clock: Callable[[], float] = time.monotonic
+        self,
+        limit: int,
+        window_s: float,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        margin_s: float = 1.0,
     ) -> None:
         self.limit = limit
         self.window_s = window_s
+        self._span = window_s + margin_s
         self._clock = clock
         self._stamps: deque[float] = deque()
 
     def _prune(self, now: float) -> None:
-        stamps = self._stamps
-        while stamps and now - stamps[0] >= self.window_s:
+        stamps, span = self._stamps, self._span
+        while stamps and now - stamps[0] >= span:
             stamps.popleft()
 
     @property
@@ -166,7 +175,7 @@ class ConnectionBudget:
             return 0.0
         if excess > len(self._stamps):
             return math.inf  # more than the whole budget
-        return self._stamps[excess - 1] + self.window_s - now
+        return self._stamps[excess - 1] + self._span - now
 
     def describe(self) -> str:
         return (

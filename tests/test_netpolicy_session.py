@@ -399,12 +399,13 @@ async def test_the_resolver_passes_public_answers_and_refuses_private_ones() -> 
     await resolver.close()
 
 
-async def test_why_connector_refusals_are_also_client_errors(
+async def test_why_refusals_are_also_client_errors(
     servers: tuple[Site, Site],
 ) -> None:
-    """aiohttp wraps an OSError (NetworkNotAllowed is a PermissionError) raised in a connector as
-    ClientOSError, and one raised in a resolver as ClientConnectorDNSError. If this test starts
-    failing, aiohttp stopped wrapping and PolicyRefusal may become a plain NetworkNotAllowed."""
+    """aiohttp wraps an OSError (NetworkNotAllowed is a PermissionError) raised in a connector (or
+    a middleware) as ClientOSError, and one raised in a resolver as ClientConnectorDNSError. If
+    this test starts failing, aiohttp stopped wrapping, and PolicyRefusal need no longer be a
+    ClientError."""
     a, _ = servers
 
     class Refusing(aiohttp.TCPConnector):

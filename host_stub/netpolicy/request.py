@@ -19,7 +19,6 @@ from collections.abc import Iterable
 from typing import Any, Final
 
 import aiohttp
-from multidict import CIMultiDict
 from yarl import URL
 
 from host_stub.netpolicy.policy import NetworkPolicy, PolicyRefusal, Refusal
@@ -105,6 +104,12 @@ def refusal_of(policy: NetworkPolicy, req: aiohttp.ClientRequest) -> Refusal | N
     )
 
 
+def _host_values(headers: Any) -> list[str]:
+    """Every ``Host`` value in headers given as a mapping (a multidict keeps repeats) or pairs."""
+    pairs = headers.items() if hasattr(headers, "items") else headers or ()
+    return [value for key, value in pairs if key.lower() == "host"]
+
+
 def policy_request_class(policy: NetworkPolicy) -> type[aiohttp.ClientRequest]:
     """A request class that refuses, while it is being built, any request the policy refuses,
     and that refuses any later change of where the request goes."""
@@ -113,13 +118,12 @@ def policy_request_class(policy: NetworkPolicy) -> type[aiohttp.ClientRequest]:
         _policy_sealed = False
 
         def __init__(self, method: str, url: URL, **kwargs: Any) -> None:
-            headers = CIMultiDict(kwargs.get("headers") or ())
             refusal = request_refusal(
                 policy,
                 url,
                 proxy=kwargs.get("proxy"),
                 credentials=kwargs.get("auth") is not None,
-                host_headers=headers.getall("Host", []),
+                host_headers=_host_values(kwargs.get("headers")),
                 server_hostname=kwargs.get("server_hostname"),
             )
             if refusal is not None:

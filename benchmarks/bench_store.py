@@ -24,7 +24,7 @@ from contextlib import aclosing
 import aiohttp
 
 from host_stub.spec import HistoryRequest
-from host_stub.store import CandleStore
+from host_stub.store.candle_store import CandleStore
 from woox_datasource.plugin import WooXDatasource
 from woox_datasource.simulator import WooXSimulator
 

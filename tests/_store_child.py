@@ -14,7 +14,8 @@ import sys
 
 import aiohttp
 
-from host_stub.store import CandleStore, StoredFile
+from host_stub.store.candle_store import CandleStore
+from host_stub.store.partition import StoredFile
 from woox_datasource.plugin import WooXDatasource
 
 

@@ -20,7 +20,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from host_stub.spec import OHLCV, HistoryRequest
-from host_stub.store import CandleStore, Fetch, StoreCorrupt, StoreError, ValueTooWide, codec
+from host_stub.store import StoreCorrupt, StoreError, ValueTooWide, codec
+from host_stub.store.candle_store import CandleStore, Fetch
 from woox_datasource.plugin import WooXDatasource
 from woox_datasource.simulator import MarketClock, WooXSimulator
 

@@ -18,6 +18,7 @@ from typing import Any
 import pyarrow as pa
 
 from host_stub.spec import OHLCV
+from host_stub.store.errors import ValueTooWide
 
 PRECISION = 38
 TIME = pa.timestamp("ms", tz="UTC")
@@ -26,10 +27,6 @@ TIME_COLUMNS = ("open_time", "close_time")
 COLUMNS = (*TIME_COLUMNS, *DECIMAL_COLUMNS)
 
 Scales = dict[str, int]
-
-
-class ValueTooWide(ValueError):
-    """A price or volume that decimal128(38) cannot hold exactly at the scale it needs."""
 
 
 def schema(scales: Mapping[str, int]) -> pa.Schema:
@@ -109,8 +106,11 @@ def widen(table: pa.Table, scales: Mapping[str, int]) -> pa.Table:
 
 
 def to_candles(table: pa.Table, symbol: str, interval: int) -> list[OHLCV]:
-    """Records back from a stored table (values keep the column's scale: 1.50 at scale 2)."""
-    columns = [table.column(c).to_pylist() for c in DECIMAL_COLUMNS]
+    """Records back from a stored table, each value without the zeros its column's scale added
+    (``1.50`` at scale 2 is ``1.5`` again, as an exchange writes it; ``100`` stays ``100``)."""
+    columns = [
+        [_trim(v) for v in table.column(c).to_pylist() if v is not None] for c in DECIMAL_COLUMNS
+    ]
     opens, closes = times(table, "open_time"), times(table, "close_time")
     return [
         OHLCV(symbol, interval, o, c, *values)
@@ -121,3 +121,14 @@ def to_candles(table: pa.Table, symbol: str, interval: int) -> list[OHLCV]:
 def times(table: pa.Table, column: str) -> list[int]:
     """A time column as epoch milliseconds."""
     return [int(t) for t in table.column(column).cast(pa.int64()).to_pylist() if t is not None]
+
+
+def _trim(value: Decimal) -> Decimal:
+    exponent = value.as_tuple().exponent
+    if not isinstance(exponent, int) or exponent >= 0:
+        return value
+    short = value.normalize()
+    return short if short.as_tuple().exponent <= 0 else short.quantize(_ONE)  # type: ignore[operator]
+
+
+_ONE = Decimal(1)

@@ -31,28 +31,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from host_stub.store import codec
+from host_stub.store.errors import StoreCorrupt, StoreError
 
 FORMAT = 1
 META_KEY = b"host_stub.store"
 _NAME = re.compile(r"(\d{1,15})_(\d{1,15})\.parquet")
 _SAFE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
-
-
-class StoreError(Exception):
-    """The store cannot do what was asked; the message says why and what to do."""
-
-
-class StoreCorrupt(StoreError):
-    """Files in a partition that the store did not write or cannot read; nothing was changed."""
-
-    def __init__(self, directory: Path, problems: list[str]) -> None:
-        self.directory = directory
-        self.problems = problems
-        listing = "".join(f"\n  {p}" for p in problems)
-        super().__init__(
-            f"the candle store at {directory} holds files it did not write or cannot read; it "
-            f"changed nothing and will not write there until they are moved away:{listing}"
-        )
 
 
 @attrs.frozen

@@ -35,7 +35,8 @@ import pyarrow.dataset as ds
 
 from host_stub.spec import OHLCV, HistoryRequest
 from host_stub.store import codec
-from host_stub.store.partition import Partition, StoredFile, StoreError, partitions
+from host_stub.store.errors import StoreError
+from host_stub.store.partition import Partition, StoredFile, partitions
 
 Fetch = Callable[[HistoryRequest], AsyncIterator[Sequence[OHLCV]]]
 """How the store asks for candles: the plugin's ``fetch_history`` bound to a session."""

@@ -1,11 +1,11 @@
 """Writing candles, status events and markets for people (table) and programs (csv, jsonl).
 
-Every format carries the same fields, rendered the same way: times as ISO-8601 UTC
-(``times.format_ms``), intervals by their label (``1M``, not 2592000), prices and volumes with
-exactly the digits the exchange sent (no float ever touches them). Writers take records one
-batch at a time and write them at once, so a year of 1m candles never sits in memory. The table
-is for a terminal: symbol and interval go in a title line, numbers are right-aligned, and a row
-of today's markets fits 120 columns.
+Every format carries the same fields, rendered the same way: times as ISO-8601 UTC, or in the
+``--tz`` zone with its offset (``times.format_ms``), intervals by their label (``1M``, not
+2592000), prices and volumes with exactly the digits the exchange sent (no float ever touches
+them). Writers take records one batch at a time and write them at once, so a year of 1m candles
+never sits in memory. The table is for a terminal: symbol and interval go in a title line,
+numbers are right-aligned, and a row of today's markets fits 120 columns.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from typing import TextIO
 
 from host_stub.spec import OHLCV, Market, StatusEvent
-from host_stub.times import format_ms, format_seconds, format_span
+from host_stub.times import format_ms, format_seconds, format_span, zone_label
 
 FORMATS = ("table", "csv", "jsonl")
 
@@ -138,7 +138,7 @@ class CandleWriter:
             # Widths from the first batch; a wider value later widens its column from then on.
             self._widths = [max(len(n), *(len(r[i]) for r in rows)) for i, n in enumerate(names)]
             first = candles[0]
-            self._out.write(f"{first.symbol} {self.label(first.interval)} (times UTC)\n")
+            self._out.write(f"{first.symbol} {self.label(first.interval)} (times {zone_label()})\n")
             self._out.write(_table_line(names, self._widths, 6, 2) + "\n")
         lines = []
         for row in rows:

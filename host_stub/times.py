@@ -4,14 +4,22 @@ The contract speaks epoch milliseconds; people type ``2024-03-01``, ``2024-03-01
 ``-7d``, ``-1.5h`` or ``now``, and read ISO-8601 UTC. Relative times count back from the local
 clock. Months and years are calendar steps (``-1M`` from 31 March is the last day of February),
 so they take whole numbers only.
+
+``--tz`` changes the zone people read and type in: inside :func:`display_zone`, times are written
+with that zone's offset (``2024-01-31T13:00:00+01:00``) and a time typed without an offset means
+that zone's wall clock. The zone is a context variable, set once per command by ``main``.
 """
 
 from __future__ import annotations
 
 import calendar
+import contextlib
 import math
 import re
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterator
+from contextvars import ContextVar
+from datetime import UTC, datetime, timedelta, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 _FIXED_MS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
 _CALENDAR_MONTHS = {"M": 1, "y": 12}
@@ -21,13 +29,49 @@ UNITS = "s (seconds), m (minutes), h (hours), d (days), w (weeks), M (months), y
 _AMOUNT = re.compile(r"^(\d+(?:\.\d+)?)([smhdwMy])$")
 _SECONDS = re.compile(r"^(\d+(?:\.\d*)?|\.\d+)([smhd]?)$")
 _TIME_FORMS = (
-    "ISO-8601 (2024-01-31 or 2024-01-31T12:00:00Z; naive means UTC), epoch milliseconds "
+    "ISO-8601 (2024-01-31 or 2024-01-31T12:00:00Z; naive means UTC or --tz), epoch milliseconds "
     "(1704067200000), 'now', or a time relative to now such as -7d or -1.5h"
 )
 
 
 class TimeSyntaxError(ValueError):
     """A time or duration the user typed could not be read, or makes no sense."""
+
+
+_ZONE: ContextVar[tzinfo] = ContextVar("display_zone", default=UTC)
+
+
+def zone_named(name: str) -> tzinfo:
+    """``UTC`` or an IANA zone name (``Europe/Berlin``) -> the zone, or a TimeSyntaxError."""
+    if name.strip().upper() in ("UTC", "Z", "ETC/UTC"):
+        return UTC
+    try:
+        return ZoneInfo(name.strip())
+    except (ZoneInfoNotFoundError, ValueError):
+        raise TimeSyntaxError(
+            f"unknown time zone {name!r}: give an IANA name such as Europe/Berlin or "
+            "America/New_York, or UTC"
+        ) from None
+
+
+@contextlib.contextmanager
+def display_zone(zone: tzinfo) -> Iterator[None]:
+    """Write and read times in ``zone`` for the duration of the block."""
+    token = _ZONE.set(zone)
+    try:
+        yield
+    finally:
+        _ZONE.reset(token)
+
+
+def current_zone() -> tzinfo:
+    return _ZONE.get()
+
+
+def zone_label() -> str:
+    """The display zone's name: ``UTC``, ``Europe/Berlin``."""
+    zone = _ZONE.get()
+    return getattr(zone, "key", None) or str(zone)
 
 
 def ago_ms(text: str, *, now_ms: int) -> int:
@@ -82,7 +126,7 @@ def parse_time_ms(text: str, *, now_ms: int) -> int:
     except ValueError:
         raise TimeSyntaxError(f"cannot read time {text!r}: use {_TIME_FORMS}") from None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
+        parsed = parsed.replace(tzinfo=_ZONE.get())
     return _to_ms(parsed)
 
 
@@ -115,9 +159,15 @@ def parse_seconds(text: str) -> float:
 
 
 def format_ms(ms: int) -> str:
-    """Epoch milliseconds as ISO-8601 UTC, ``2024-01-31T12:00:00Z``; milliseconds are shown only
-    when there are any. The one way every time is written, in data and in messages."""
+    """Epoch milliseconds as ISO-8601 UTC, ``2024-01-31T12:00:00Z`` (or with the offset of the
+    :func:`display_zone`, ``2024-01-31T13:00:00+01:00``); milliseconds are shown only when there
+    are any. The one way every time is written, in data and in messages."""
     moment = _EPOCH + timedelta(milliseconds=ms)
+    zone = _ZONE.get()
+    if zone is not UTC:
+        return moment.astimezone(zone).isoformat(
+            timespec="milliseconds" if ms % 1000 else "seconds"
+        )
     if ms % 1000:
         return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")

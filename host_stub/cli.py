@@ -17,8 +17,10 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from typing import Any, NoReturn, TextIO
 
 import aiohttp
+import attrs
 
 from host_stub import output
+from host_stub.archive import cmd_chart, cmd_sync, stored_candles
 from host_stub.failures import PROG, UsageError, flush_output, plugin_logs, report
 from host_stub.hosting import (
     endpoints_from,
@@ -36,11 +38,13 @@ from host_stub.streaming import DEFAULT_CONNECT_WITHIN, run_stream
 from host_stub.times import (
     UNITS,
     TimeSyntaxError,
+    display_zone,
     format_ms,
     format_span,
     parse_seconds,
     parse_since_ms,
     parse_time_ms,
+    zone_named,
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -87,7 +91,7 @@ async def cmd_markets(args: argparse.Namespace, plugin: LoadedPlugin, out: TextI
 def history_range(args: argparse.Namespace, now: int) -> tuple[int, int]:
     """``--start`` and ``--end`` in ms, checked in the user's own terms."""
     start = parse_time_ms(args.start, now_ms=now)
-    end = parse_time_ms(args.end, now_ms=now)
+    end = parse_time_ms(args.end or "now", now_ms=now)
     said_start = f"--start {args.start} ({format_ms(start)})"
     if start >= now:
         raise UsageError(
@@ -95,16 +99,30 @@ def history_range(args: argparse.Namespace, now: int) -> tuple[int, int]:
         )
     if start >= end:
         raise UsageError(
-            f"{said_start} is not before --end {args.end} ({format_ms(end)}); "
+            f"{said_start} is not before --end {args.end or 'now'} ({format_ms(end)}); "
             "the range is [start, end)"
         )
     return start, end
 
 
+def history_request(
+    args: argparse.Namespace, plugin: LoadedPlugin, now: int
+) -> tuple[HistoryRequest, int, int]:
+    """The request ``--start``/``--end`` or ``--last``/``--end`` ask for, and the range it
+    spans (for ``--last``, the nominal span of N candles before ``--end``, for progress)."""
+    symbol, interval = symbol_of(args.symbol), interval_of(plugin, args.interval)
+    if args.last is None:
+        start, end = history_range(args, now)
+        return HistoryRequest(symbol, interval, start, end), start, end
+    until = parse_time_ms(args.end, now_ms=now) if args.end is not None else None
+    span_end = now if until is None else until
+    request = HistoryRequest(symbol, interval, end=until, limit=args.last)
+    return request, max(0, span_end - args.last * interval * 1000), span_end
+
+
 async def cmd_history(args: argparse.Namespace, plugin: LoadedPlugin, out: TextIO) -> int:
     now = now_ms()
-    start, end = history_range(args, now)
-    request = HistoryRequest(symbol_of(args.symbol), interval_of(plugin, args.interval), start, end)
+    request, start, end = history_request(args, plugin, now)
     _, labels = intervals(plugin)
     label = labels.get(request.interval, f"{request.interval}s")
     endpoints = endpoints_from(args)
@@ -114,9 +132,11 @@ async def cmd_history(args: argparse.Namespace, plugin: LoadedPlugin, out: TextI
     ):
         writer = output.CandleWriter(target, args.format, labels)
         progress = output.Progress(start, end, data=target)
-        batches: AsyncIterator[list[OHLCV]] = plugin.call(
-            "fetch_history", session=session, request=request
-        )
+        batches: AsyncIterator[Sequence[OHLCV]]
+        if args.store:
+            batches = _batches(await stored_candles(plugin, session, args.store, request, now))
+        else:
+            batches = plugin.call("fetch_history", session=session, request=request)
         try:
             async for batch in batches:
                 writer.write(batch)
@@ -184,9 +204,16 @@ async def explain_empty(
     return f"the exchange has no {label} candles of {symbol.upper()} in or after {span}"
 
 
+async def _batches(candles: Sequence[OHLCV], size: int = 1000) -> AsyncIterator[Sequence[OHLCV]]:
+    for i in range(0, len(candles), size):
+        yield candles[i : i + size]
+
+
 async def cmd_stream(args: argparse.Namespace, plugin: LoadedPlugin, out: TextIO) -> int:
     now = now_ms()
     backfill = None
+    if args.backfill is not None and args.last is not None:
+        raise UsageError("give --backfill SINCE or --last N, not both")
     if args.backfill is not None:
         backfill = parse_since_ms(args.backfill, now_ms=now)
         if backfill >= now:
@@ -194,9 +221,10 @@ async def cmd_stream(args: argparse.Namespace, plugin: LoadedPlugin, out: TextIO
                 f"--backfill {args.backfill} ({format_ms(backfill)}) is in the future "
                 f"(now is {format_ms(now)}); give how far back to start, e.g. 2h"
             )
+    interval = interval_of(plugin, args.interval)
     config = StreamConfig(
         symbol=symbol_of(args.symbol),
-        interval=interval_of(plugin, args.interval),
+        interval=interval,
         backfill_from=backfill,
         finals_only=args.finals_only,
     )
@@ -204,6 +232,23 @@ async def cmd_stream(args: argparse.Namespace, plugin: LoadedPlugin, out: TextIO
     writer = output.CandleWriter(out, args.format, labels, with_final=True)
     endpoints = endpoints_from(args)
     async with plugin_session(plugin, endpoints, args.allow) as session:
+        if args.last is not None:
+            # The last N closed candles first (as finals), then live from the next one on: the
+            # stream's own backfill covers whatever closed in between, with no hole and no repeat.
+            last = HistoryRequest(config.symbol, interval, limit=args.last)
+            batches: AsyncIterator[Sequence[OHLCV]] = plugin.call(
+                "fetch_history", session=session, request=last
+            )
+            newest: OHLCV | None = None
+            try:
+                async for batch in batches:
+                    writer.write(batch, True)
+                    newest = batch[-1]
+            finally:
+                await _aclose(batches)
+            writer.finish()
+            if newest is not None:
+                config = attrs.evolve(config, backfill_from=newest.close_time)
         await run_stream(
             plugin,
             session,
@@ -246,6 +291,12 @@ def _seconds(text: str) -> float:
         return parse_seconds(text)
     except TimeSyntaxError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _count(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of candles: give 1 or more")
+    return int(text)
 
 
 def _demo_seconds(text: str) -> float:
@@ -291,6 +342,12 @@ def _common(parser: argparse.ArgumentParser, *, sub: bool) -> None:
         "both URLs and admits them)",
     )
     parser.add_argument(
+        "--tz",
+        default=default("UTC"),
+        metavar="ZONE",
+        help="show (and read naive) times in ZONE, e.g. Europe/Berlin (default: UTC)",
+    )
+    parser.add_argument(
         "--allow",
         action="append",
         dest="allow_sub" if sub else "allow",
@@ -321,8 +378,15 @@ def build_parser() -> argparse.ArgumentParser:
     history = command("history", "download candles for [start, end)")
     history.add_argument("symbol", help="e.g. SPOT_BTC_USDT or PERP_ETH_USDT")
     history.add_argument("interval", help="e.g. 1m, 1h, 1d, 1M, 1y, or seconds (3600)")
-    history.add_argument("--start", required=True, metavar="TIME", help=when)
-    history.add_argument("--end", default="now", metavar="TIME", help=f"{when} (default: now)")
+    first = history.add_mutually_exclusive_group(required=True)
+    first.add_argument("--start", metavar="TIME", help=when)
+    first.add_argument(
+        "--last", type=_count, metavar="N", help="the N latest closed candles (before --end)"
+    )
+    history.add_argument("--end", metavar="TIME", help=f"{when} (default: now)")
+    history.add_argument(
+        "--store", metavar="DIR", help="read from the candle store in DIR, fetching what it lacks"
+    )
     history.add_argument("--format", choices=output.FORMATS, default="table")
     history.add_argument(
         "--out", metavar="FILE", help="write to FILE (replaced only when the download succeeds)"
@@ -333,6 +397,9 @@ def build_parser() -> argparse.ArgumentParser:
     stream.add_argument("interval")
     stream.add_argument(
         "--backfill", metavar="SINCE", help="start with history since SINCE: 2h (= -2h) or a TIME"
+    )
+    stream.add_argument(
+        "--last", type=_count, metavar="N", help="start with the N latest closed candles"
     )
     stream.add_argument("--finals-only", action="store_true", help="only closed candles")
     stream.add_argument(
@@ -347,6 +414,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     stream.add_argument("--format", choices=output.FORMATS, default="table")
 
+    sync = command(
+        "sync", "bring candles of [start, end) into the candle store (only what it lacks)"
+    )
+    sync.add_argument("symbol", help="the plugin's own spelling, e.g. SPOT_BTC_USDT")
+    sync.add_argument("interval")
+    sync.add_argument("--start", required=True, metavar="TIME", help=when)
+    sync.add_argument("--end", metavar="TIME", help=f"{when} (default: now)")
+    sync.add_argument("--store", required=True, metavar="DIR", help="the store's directory")
+
+    chart = command("chart", "draw a candlestick chart with volume to a PNG or HTML file")
+    chart.add_argument("symbol")
+    chart.add_argument("interval")
+    chart.add_argument("--last", type=_count, required=True, metavar="N", help="N latest candles")
+    chart.add_argument("--out", required=True, metavar="FILE", help="FILE.png or FILE.html")
+    chart.add_argument("--store", metavar="DIR", help="from the candle store (fetching its gaps)")
+
     demo = command("demo", "run markets, history and a self-healing stream on the simulator")
     demo.add_argument(
         "--seconds", type=_demo_seconds, default=20.0, help="stream duration (default 20, min 10)"
@@ -360,6 +443,8 @@ _ASYNC_COMMANDS: dict[
     "markets": cmd_markets,
     "history": cmd_history,
     "stream": cmd_stream,
+    "sync": cmd_sync,
+    "chart": cmd_chart,
     "demo": cmd_demo,
 }
 
@@ -392,14 +477,15 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     code: int
     with plugin_logs():
         try:
-            if args.command == "plugins":
-                code = cmd_plugins(args, target)
-            else:
-                if args.command == "demo":
-                    import host_stub.demo  # noqa: F401 - imports (the simulator) happen off the loop
-                # Discovery and imports are blocking work: do them before the event loop starts.
-                plugin = load(args.plugin)
-                code = asyncio.run(_ASYNC_COMMANDS[args.command](args, plugin, target))
+            with display_zone(zone_named(args.tz)):
+                if args.command == "plugins":
+                    code = cmd_plugins(args, target)
+                else:
+                    if args.command == "demo":
+                        import host_stub.demo  # noqa: F401 - imports happen off the loop
+                    # Discovery and imports are blocking work: do them before the loop starts.
+                    plugin = load(args.plugin)
+                    code = asyncio.run(_ASYNC_COMMANDS[args.command](args, plugin, target))
         except (KeyboardInterrupt, Exception) as exc:
             return report(exc, target)
     failed = flush_output(target)

@@ -21,6 +21,7 @@ import aiohttp
 from host_stub.endpoints import EndpointError
 from host_stub.outfile import OutPathError
 from host_stub.spec import DatasourceError, InvalidRequest, NetworkNotAllowed, UnknownSymbol
+from host_stub.store.errors import StoreError
 from host_stub.streaming import NeverConnected
 from host_stub.times import TimeSyntaxError
 
@@ -62,6 +63,8 @@ def failure(exc: Exception) -> tuple[int, str]:
     text = " ".join(str(exc).split()) or type(exc).__name__
     if isinstance(exc, _BAD_INPUT):
         return BAD_INPUT, f"error: {text}"
+    if isinstance(exc, StoreError):
+        return FAILED, f"candle store: {text}"
     if isinstance(exc, DatasourceError | NeverConnected):
         return FAILED, f"{type(exc).__name__}: {text}"
     if isinstance(exc, aiohttp.ClientError | TimeoutError | ConnectionError):

@@ -129,14 +129,7 @@ class Partition:
             info = json.loads(raw)
         except ValueError:
             raise _Bad("this store's metadata is not JSON") from None
-        expected = {
-            "format": FORMAT,
-            "plugin": self.plugin,
-            "symbol": self.symbol,
-            "interval": self.interval,
-            "start": start,
-            "end": end,
-        }
+        expected = self._identity(start, end)
         wrong = {k: info.get(k) for k, v in expected.items() if info.get(k) != v}
         if wrong:
             raise _Bad(f"its metadata disagrees with its name and directory: {wrong}")
@@ -150,6 +143,17 @@ class Partition:
             raise _Bad("its range is empty or its row count disagrees with its metadata")
         return StoredFile(path, start, end, meta.num_rows, scales)
 
+    def _identity(self, start: int, end: int) -> dict[str, object]:
+        """What a file's metadata says it is: the store's format, its partition, its range."""
+        return {
+            "format": FORMAT,
+            "plugin": self.plugin,
+            "symbol": self.symbol,
+            "interval": self.interval,
+            "start": start,
+            "end": end,
+        }
+
     # -- writing --------------------------------------------------------------------------------
 
     def write(self, start: int, end: int, table: pa.Table) -> StoredFile:
@@ -161,15 +165,7 @@ class Partition:
                 f"refusing to store candles outside [{start}, {end}) or out of order "
                 f"(first {opens[:1]}, last {opens[-1:]})"
             )
-        info = {
-            "format": FORMAT,
-            "plugin": self.plugin,
-            "symbol": self.symbol,
-            "interval": self.interval,
-            "start": start,
-            "end": end,
-            "rows": table.num_rows,
-        }
+        info = {**self._identity(start, end), "rows": table.num_rows}
         table = table.replace_schema_metadata({META_KEY: json.dumps(info).encode()})
         path = self.directory / file_name(start, end)
         atomic_write(path, table)

@@ -61,7 +61,7 @@ def test_module_entry_runs_the_cli_and_tells_its_version() -> None:
         (["history", "SPOT_BTC_USDT", "1h", "--start", "yesterday"], "cannot read time"),
         (["history", "SPOT_BTC_USDT", "1h", "--start", "-1d", "--end", "-2d"], "is not before"),
         (["history", "BTC_USDT", "1h", "--start", "-1d"], "SPOT_"),
-        (["history", "SPOT_BTC_USDT", "1h"], "the following arguments are required: --start"),
+        (["history", "SPOT_BTC_USDT", "1h"], "one of the arguments --start --last is required"),
         (["history", "SPOT_BTC_USDT", "1h", "--start", "-1d", "--bogus"], "unrecognized"),
         (["stream", "SPOT_BTC_USDT", "1m", "--format", "xml"], "invalid choice: 'xml'"),
         (["--allow", "http://user@127.0.0.1/*", "markets"], "--allow"),

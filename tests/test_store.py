@@ -18,6 +18,8 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from host_stub.spec import OHLCV, HistoryRequest
 from host_stub.store import StoreCorrupt, StoreError, ValueTooWide, codec
@@ -307,3 +309,25 @@ async def test_an_interrupted_sync_leaves_an_exact_prefix_and_a_rerun_completes_
         assert rows_of(store.read_candles("woox", BTC, 60)) == truth(sim, BTC, start, end)
         assert read_directory(tmp_path).num_rows == 20 * 1440
         assert not list(store.partition("woox", BTC, 60).directory.glob(".*.tmp"))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 10**12), st.integers(0, 10**9), st.integers(0, 9)),
+        min_size=1,
+        max_size=20,
+    )
+)
+def test_values_come_back_with_the_exchanges_digits(parts: list[tuple[int, int, int]]) -> None:
+    """Plain decimals as an exchange writes them (no exponent, no trailing zero after the point)
+    go through decimal128 at the widest scale and come back with the same digits and exponent."""
+    texts = []
+    for whole, fraction, places in parts:
+        digits = str(fraction % 10**places).rjust(places, "0").rstrip("0") if places else ""
+        texts.append(f"{whole}.{digits}" if digits else str(whole))
+    candles = [candle(k * MINUTE, text, volume=text, quote=text) for k, text in enumerate(texts)]
+    back = codec.to_candles(codec.to_table(candles), BTC, 60)
+    want = [Decimal(text).as_tuple() for text in texts]
+    assert [c.open.as_tuple() for c in back] == want
+    assert [c.quote_volume.as_tuple() for c in back] == want

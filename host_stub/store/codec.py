@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from host_stub.spec import OHLCV
 from host_stub.store.errors import ValueTooWide
@@ -107,10 +108,14 @@ def widen(table: pa.Table, scales: Mapping[str, int]) -> pa.Table:
 
 def to_candles(table: pa.Table, symbol: str, interval: int) -> list[OHLCV]:
     """Records back from a stored table, each value without the zeros its column's scale added
-    (``1.50`` at scale 2 is ``1.5`` again, as an exchange writes it; ``100`` stays ``100``)."""
-    columns = [
-        [_trim(v) for v in table.column(c).to_pylist() if v is not None] for c in DECIMAL_COLUMNS
-    ]
+    (``1.50`` at scale 2 is ``1.5`` again, as an exchange writes it; ``100`` stays ``100``).
+
+    The text is made by Arrow (cast, then the zeros cut by a regular expression) and each
+    ``Decimal`` built from it: about three times faster than Arrow's own Decimal objects, which
+    would then still need their zeros cut one by one. (Arrow writes tiny values in scientific
+    notation, ``1.50E-7``; those few are trimmed as Decimals.)"""
+    columns = [[_decimal(v) for v in _plain_text(table.column(c)) if v is not None]
+               for c in DECIMAL_COLUMNS]  # fmt: skip
     opens, closes = times(table, "open_time"), times(table, "close_time")
     return [
         OHLCV(symbol, interval, o, c, *values)
@@ -118,17 +123,25 @@ def to_candles(table: pa.Table, symbol: str, interval: int) -> list[OHLCV]:
     ]
 
 
+def _plain_text(column: pa.ChunkedArray[Any]) -> list[str | None]:
+    text = pc.cast(column, pa.string())
+    text = pc.replace_substring_regex(text, pattern=r"\.0+$", replacement="")
+    text = pc.replace_substring_regex(text, pattern=r"(\.[0-9]*[1-9])0+$", replacement=r"\1")
+    return text.to_pylist()
+
+
 def times(table: pa.Table, column: str) -> list[int]:
     """A time column as epoch milliseconds."""
     return [int(t) for t in table.column(column).cast(pa.int64()).to_pylist() if t is not None]
 
 
-def _trim(value: Decimal) -> Decimal:
-    exponent = value.as_tuple().exponent
-    if not isinstance(exponent, int) or exponent >= 0:
+def _decimal(text: str) -> Decimal:
+    value = Decimal(text)
+    if "E" not in text:
         return value
     short = value.normalize()
-    return short if short.as_tuple().exponent <= 0 else short.quantize(_ONE)  # type: ignore[operator]
+    exponent = short.as_tuple().exponent
+    return short if isinstance(exponent, int) and exponent <= 0 else short.quantize(_ONE)
 
 
 _ONE = Decimal(1)

@@ -61,7 +61,7 @@ async def test_what_can_heal_is_retried_out_loud_and_the_error_is_said_once() ->
         (["history", "SPOT_BTC_USDT,SPOT_ETH_USDT", "1h", "--start", "-1d"], "one symbol per"),
         (["history", "SPOT_BTC_USDT", "1h", "--start", "1704067200"], "1704067200000"),
         (["history", "SPOT_BTC_USDT", "1h", "--start", "-1x"], "one of s (seconds)"),
-        (["history", "SPOT_BTC_USDT", "1h"], "required: --start"),
+        (["history", "SPOT_BTC_USDT", "1h"], "--start --last is required"),
         (["stream", "SPOT_BTC_USDT", "1m", "--backfill", "2999-01-01"], "is in the future"),
         (["--rest-url", "garbage", "--ws-url", "ws://127.0.0.1:1/", *HISTORY], "not a usable URL"),
     ],

@@ -31,9 +31,10 @@ KINDS = [
 ]
 """Few kinds of trade, so identical trades in one millisecond are common."""
 
-MODES = ("inside", "whole", "absent", "ignored")
+MODES = ("inside", "whole", "absent", "ignored", "kept")
 """How ``marketTradesHistory`` answers: pages cut inside a millisecond, pages that never split
-one, an error (the endpoint or its parameters do not exist), the newest page whatever the range."""
+one, an error (the endpoint or its parameters do not exist), the newest page whatever the range,
+pages cut inside a millisecond but an error for a start before the history it keeps."""
 
 
 @st.composite
@@ -75,6 +76,8 @@ class World:
         self.clock = tape[0].time - 5
         self.failed = 0
         self.newest_pages: list[list[Trade]] = []
+        self.kept = data.draw(st.integers(tape[0].time, tape[-1].time + 1), label="kept")
+        """In mode ``kept``: the earliest start the history serves."""
 
     @property
     def done(self) -> bool:
@@ -107,6 +110,8 @@ class World:
         elif self.mode == "absent":
             self.failed += 1
             raise Failure("HTTP 400: unknown parameter startTime")
+        elif self.mode == "kept" and read.start is not None and read.start < self.kept:
+            raise Failure("HTTP 400 -1005: startTime before the trade history kept")
         else:
             assert read.start is not None and read.end is not None
             rows = [t for t in view if read.start <= t.time < read.end]

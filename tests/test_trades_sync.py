@@ -194,6 +194,26 @@ def test_a_full_page_in_one_later_millisecond_proves_nothing_until_the_range_bef
     assert sync.next_read() is None
 
 
+def test_history_kept_short_is_searched_and_only_what_it_lacks_is_reported() -> None:
+    sync = beyond_the_newest_page()
+    truth = [trade(104), trade(106), trade(107), trade(108), trade(110)]
+    kept, events, asked = 105, [], []
+    while (read := sync.next_read()) is not None:
+        assert read.kind is ReadKind.RANGE and read.start is not None and read.end is not None
+        asked.append(read.start)
+        if read.start < kept:
+            events += sync.on_read_failed(read, "HTTP 400: startTime before the history kept")
+            continue
+        rows = [t for t in truth if read.start <= t.time < read.end][: read.limit]
+        events += sync.on_read(read, rows, now=121)
+    assert asked[:5] == [100, 105, 102, 103, 104]  # bisection for where history begins
+    assert statuses(events) == [(StatusKind.GAP_UNFILLABLE, 100, 105, None)]
+    assert "serves trades from 105 on" in next(e for e in events if isinstance(e, StatusEvent)
+                                               ).reason  # fmt: skip
+    assert trades_of(events) == [trade(106), trade(107), trade(108), trade(110), trade(115)]
+    assert sync.history and not sync.recovering
+
+
 def test_rotation_hands_over_without_rest_and_skips_what_the_new_socket_repeats() -> None:
     sync = TradeSync(SYM)
     live(sync, "old", trade(99), A, A)

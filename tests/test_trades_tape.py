@@ -72,12 +72,13 @@ def start_facts(*sockets: Socket) -> Facts:
     return Facts(2**62)
 
 
-def could_cover(world: World) -> bool:
+def could_cover(world: World, mode: str | None = None) -> bool:
     """Whether REST could always prove the outage: ranged history that works, no failures, no
     millisecond with as many trades as a page (a full page may have cut it), replies coming
     after the ack they follow."""
     biggest = max(Counter(t.time for t in world.tape).values())
-    return (world.mode in ("inside", "whole") and not world.failures and world.strict_clock
+    modes = ("inside", "whole") if mode is None else (mode,)
+    return (world.mode in modes and not world.failures and world.strict_clock
             and biggest < world.limit)  # fmt: skip
 
 
@@ -88,6 +89,11 @@ def check_necessity(events: list[Event], world: World, sync: TradeSync) -> None:
         return
     if could_cover(world):
         assert not gaps, f"gap reported though REST could cover it: {gaps}"
+    elif could_cover(world, "kept"):  # history found where it begins, and reads on from there
+        for gap in gaps:
+            assert gap.end is not None and gap.end <= world.kept, (
+                f"gap {gap} beyond the history kept (from {world.kept})"
+            )
     elif not world.failures and world.strict_clock and world.mode in ("absent", "ignored"):
         # Only the newest page can prove anything: a gap may reach up to where the fullest
         # newest page's proof begins (after its oldest, possibly cut millisecond), no further.

@@ -14,6 +14,15 @@ which the socket being joined holds every trade. The plan, cheapest first:
 
 A millisecond that holds more trades than a page can never be read whole by paging; it is given
 up on its own, so that one busy millisecond does not cost the rest of the window.
+
+A range read that fails may mean the endpoint or its parameters do not exist, or only that the
+exchange keeps less history than the outage reaches back (the simulator answers HTTP 400 for a
+start before what it keeps). So a failure starts a bisection for the earliest start that is
+served (at most :data:`PROBES` reads): if one is found, the window before it is reported
+unfillable (too wide by at most the last step) and paging goes on from there; if none is, range
+reads are off. A server that silently clipped such a range instead would be caught only where a
+socket showed trades the page lacks (a reconnect's frontier millisecond); a backfill reaching
+past the kept history of such a server would be misread (UNCERTAIN: nothing documents it).
 """
 
 from __future__ import annotations
@@ -52,6 +61,9 @@ class Read:
     source: Hashable | None = None
 
 
+PROBES = 24
+"""Range reads spent per outage looking for the earliest start history serves."""
+
 STUCK = "stuck"
 """:meth:`Outage.range_reply`'s verdict on a millisecond with more trades than a page holds."""
 
@@ -76,6 +88,12 @@ class Outage:
         self.newest_reads = 0
         self.range_cap: int | None = None
         self.notes: list[str] = []
+        self.search: tuple[int, int, int] | None = None
+        """Bisecting ``(lo, hi, end)``: a range from ``lo`` failed; one from ``hi`` was served
+        (``hi == end``: none yet)."""
+        self.probes = 0
+        self.settle_to: int | None = None
+        """Set when a search found where history begins: everything before it is unfillable."""
 
     @property
     def reason(self) -> str:
@@ -96,6 +114,9 @@ class Outage:
             return Read(ReadKind.NEWEST, self.page_limit, bounds_live=acked, source=socket)
         if not self.history:
             return None
+        if self.search is not None:
+            lo, hi, end = self.search
+            return Read(ReadKind.RANGE, self.page_limit, start=(lo + hi) // 2, end=end)
         ends = [c.start for c in self.covers if c.complete and c.start > frontier]
         if self.range_cap is not None and self.range_cap > frontier:
             ends.append(self.range_cap)
@@ -127,6 +148,9 @@ class Outage:
         except RangeIgnored as exc:
             self.no_history(str(exc))
             return None
+        if self.search is not None:
+            lo, _, end = self.search
+            self._searched(lo, start, end)
         trades = cover.trades
         if len(trades) >= read.limit and trades[0].time == trades[-1].time:
             # A full page within one millisecond. Read oldest first it would prove the range
@@ -143,6 +167,29 @@ class Outage:
             self.no_history(f"marketTradesHistory proved nothing for [{start}, {end})")
             return None
         return cover
+
+    def range_failed(self, read: Read, error: str) -> None:
+        """A range read failed for good: look for where history begins (module docstring)."""
+        start, end = read.start, read.end
+        assert start is not None and end is not None
+        self.notes.append(f"marketTradesHistory failed from {start}: {error}")
+        if self.search is None:
+            self._searched(start, end, end)
+        else:
+            _, hi, end = self.search
+            self._searched(start, hi, end)
+
+    def _searched(self, lo: int, hi: int, end: int) -> None:
+        self.probes += 1
+        if hi - lo > 1 and self.probes < PROBES:
+            self.search = (lo, hi, end)
+            return
+        self.search = None
+        if hi >= end:
+            self.no_history("marketTradesHistory served no range")
+        else:
+            self.notes.append(f"marketTradesHistory serves trades from {hi} on, not before")
+            self.settle_to = hi
 
     def no_history(self, why: str) -> None:
         self.history = False

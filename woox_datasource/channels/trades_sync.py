@@ -243,7 +243,7 @@ class TradeSync:
                   and not self._add(outage, verdict)):  # fmt: skip
                 outage.no_history("marketTradesHistory contradicted other evidence")
                 self.history = False  # (asking again would only repeat it)
-        self._progress(out)
+        self._settle(outage, out)
         return out
 
     def on_read_failed(self, read: Read, error: str) -> list[Event]:
@@ -254,10 +254,17 @@ class TradeSync:
             if read.kind is ReadKind.NEWEST:
                 outage.newest_failed(error)
             else:
-                outage.no_history(f"marketTradesHistory failed: {error}")
-                self.history = False
-            self._progress(out)
+                outage.range_failed(read, error)
+                self.history = outage.history
+            self._settle(outage, out)
         return out
+
+    def _settle(self, outage: Outage, out: list[Event]) -> None:
+        """After a reply: give up what history proved it does not keep, deliver what is proven."""
+        stop, outage.settle_to = outage.settle_to, None
+        if stop is not None and self._outage is outage:
+            self._give_up(stop, outage.reason, out)
+        self._progress(out)
 
     def conclude(self, reason: str | None = None) -> list[Event]:
         """REST has nothing more to give: settle the outage up to the joining socket's start,

@@ -40,6 +40,7 @@ import aiohttp
 
 from host_stub.spec import CandleEvent, StatusEvent, StatusKind, StreamConfig
 from woox_datasource import wire
+from woox_datasource.channels.registry import CHANNELS
 from woox_datasource.rest import RateBudget, RestClient
 from woox_datasource.stream import LiveStream, StreamManager, StreamOptions
 from woox_datasource.timeframes import BY_WS_TYPE, Timeframe, floor_open, next_open
@@ -185,6 +186,7 @@ def manager_for(child: Child, **options: Any) -> StreamManager:
         child.ws_url,
         lambda session: RestClient(session, child.rest_url, budget=budget),
         StreamOptions(**options),
+        channels=CHANNELS,
     )
 
 

@@ -16,6 +16,7 @@ import aiohttp
 import attrs
 
 from host_stub.spec import OHLCV, CandleEvent, StatusEvent, StatusKind, StreamEvent
+from woox_datasource.channels.registry import CHANNELS
 from woox_datasource.rest import RateBudget, RestClient
 from woox_datasource.simulator import SimCandle, WooXSimulator
 from woox_datasource.stream import LiveStream, StreamManager, StreamOptions
@@ -132,7 +133,10 @@ async def running(
     async with WooXSimulator(**args) as sim, aiohttp.ClientSession() as session:
         budget = RateBudget(max_requests=rest_rate)
         manager = StreamManager(
-            ws_url or sim.ws_url, rest_client(sim, budget), StreamOptions(**{**FAST, **options})
+            ws_url or sim.ws_url,
+            rest_client(sim, budget),
+            StreamOptions(**{**FAST, **options}),
+            channels=CHANNELS,
         )
         try:
             yield Harness(sim, session, manager, budget)

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from host_stub.spec import OHLCV
-from woox_datasource.stream.candles import (
+from woox_datasource.channels.candle_tracker import (
     DUPLICATE,
     FILL,
     FINAL,

@@ -20,8 +20,8 @@ from host_stub.spec import (
     StatusKind,
     StreamEvent,
 )
+from woox_datasource.channels.candle_stream import CandleQueue as EventQueue
 from woox_datasource.stream.options import Backoff, ConnectionBudget, StreamOptions
-from woox_datasource.stream.queue import EventQueue
 
 STEP = 60_000
 

@@ -27,6 +27,7 @@ from host_stub.spec import (
 )
 from woox_datasource import wire
 from woox_datasource.boundary import checked
+from woox_datasource.channels.registry import CHANNELS
 from woox_datasource.manifest import MANIFEST
 from woox_datasource.rest import RateBudget, RestClient
 from woox_datasource.settings import Settings, config_fields
@@ -40,20 +41,14 @@ SERVED_CHANNELS: tuple[ChannelInfo, ...] = tuple(
 
 
 def check_channel(config: StreamConfig) -> None:
-    """Refuse a channel this plugin does not serve, or one WOO X lacks for the symbol's market
-    kind (funding on a spot symbol), before anything is subscribed."""
-    served = {info.channel: info for info in SERVED_CHANNELS}
-    info = served.get(config.channel)
-    if info is None:
+    """Refuse a channel this plugin does not serve before anything is set up (the stream
+    manager refuses one WOO X lacks for the symbol's market kind, such as funding on a spot
+    symbol, before anything is subscribed)."""
+    served = [info.channel for info in SERVED_CHANNELS]
+    if config.channel not in served:
         raise InvalidRequest(
             f"the {config.channel} channel is not served by this plugin yet; it serves: "
             f"{', '.join(served)}"
-        )
-    parts = wire.market_parts(wire.normalize_symbol(config.symbol))
-    if parts is not None and parts[0] not in info.kinds:
-        raise InvalidRequest(
-            f"the {config.channel} channel exists for {' and '.join(info.kinds)} markets only, "
-            f"not for {parts[0]} {config.symbol!r}"
         )
 
 
@@ -71,7 +66,9 @@ class WooXDatasource:
         """The stream manager, created on first use so that it binds the configured URL.
         (A method, not a property: pluggy reads every attribute when it registers a plugin.)"""
         if self._streams is None:
-            self._streams = StreamManager(self.settings.ws_url, self.rest, self.stream_options)
+            self._streams = StreamManager(
+                self.settings.ws_url, self.rest, self.stream_options, channels=CHANNELS
+            )
         return self._streams
 
     def rest(self, session: aiohttp.ClientSession) -> RestClient:

@@ -1,23 +1,40 @@
-"""Live candles from WOO X's v3 public WebSocket: final exactly once, gapless, bounded, alive.
+"""The connection layer, for every channel: WOO X's v3 public WebSocket, shared, alive, bounded.
 
-Layout (each module holds one idea):
+It knows topics and frames, never a channel's payload: it keeps topics subscribed on as few
+connections as WOO X allows and hands each push, routed by its topic, to the channel's feed that
+owns it. Layout (each module holds one idea):
 
-* ``manager``: :class:`StreamManager`, streams in, topics shared, connections pooled per session;
+* ``manager``: :class:`StreamManager`, streams in and out, any channel (via its ``ChannelSpec``);
+* ``pool``: the feeds and connections of one aiohttp session;
 * ``slot``: one logical connection (up to 100 topics) kept subscribed across reconnects and
   make-before-break rotation, within the connection budget;
-* ``handover``: moving topics from a rotated-out connection to its replacement, in order;
-* ``connection``: one WebSocket, acks matched by id, PINGs, silence detection;
-* ``topic``: one (symbol, interval) shared by its streams, gap fills and fan-out;
-* ``candles``: the finality/continuity state machine (pure, exchange timestamps only);
-* ``live``: :class:`LiveStream`, the consumer's side, backfill and catch-up;
-* ``queue``: the bounded, conflating event queue;
-* ``history``: REST reads for fills (with the ``3d``-from-``1d`` derivation);
+* ``gate``: one reconnect discipline for every connection of a manager (shared backoff, one
+  probe at a time while the exchange refuses, the budget's reserve);
+* ``connection``: one WebSocket: the envelope decoded, pushes routed by topic, acks matched by
+  id, PINGs, silence detection;
+* ``handover``: a rotation's old and new connection, until every feed let the old one go;
+* ``channel`` and ``feed``: what a channel implements (:class:`ChannelSpec`, :class:`Feed`);
+* ``live`` and ``queue``: the consumer's side of every stream (:class:`LiveStream`) and its
+  bounded queue, conflating where the channel wants it;
 * ``options`` and ``stats``: :class:`StreamOptions`, pacing rules, counters.
+
+The channels themselves live in ``woox_datasource/channels`` (listed in its ``registry``).
 """
 
-from woox_datasource.stream.live import LiveStream
+from woox_datasource.stream.channel import ChannelSpec
+from woox_datasource.stream.feed import Feed, FeedHost
+from woox_datasource.stream.live import LiveStream, StreamEnv
 from woox_datasource.stream.manager import StreamManager
 from woox_datasource.stream.options import StreamOptions
 from woox_datasource.stream.stats import StreamStats
 
-__all__ = ["LiveStream", "StreamManager", "StreamOptions", "StreamStats"]
+__all__ = [
+    "ChannelSpec",
+    "Feed",
+    "FeedHost",
+    "LiveStream",
+    "StreamEnv",
+    "StreamManager",
+    "StreamOptions",
+    "StreamStats",
+]

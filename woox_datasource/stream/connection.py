@@ -1,10 +1,14 @@
-"""One WebSocket to WOO X: commands with checked acks, keep-alive PINGs, silence detection.
+"""One WebSocket to WOO X: pushes routed by topic, commands with checked acks, keep-alive PINGs,
+silence detection.
 
-The connection knows nothing of candles. It parses frames (woox_datasource.wire), hands kline
-pushes to a callback, matches command replies to the request that caused them by id, answers
-server PINGs, and declares itself dead when no frame at all arrived for ``silence_timeout_s``.
-Our own PINGs are what guarantee frames on a quiet market, so silence really means a dead path
-(a half-open TCP connection is otherwise invisible until the OS gives up, minutes later).
+The connection knows topics and frames, never a channel's payload. It reads only a frame's
+envelope (``wire.decode_frame``: topic, send time, payload left undecoded) and hands each push,
+with one dict lookup, to the receiver that owns its topic, saying which connection carried it
+(during a rotation two connections carry the same topics, and a channel may care which). It
+matches command replies to the request that caused them by id, answers server PINGs, and
+declares itself dead when no frame at all arrived for ``silence_timeout_s``. Our own PINGs are
+what guarantee frames on a quiet market, so silence really means a dead path (a half-open TCP
+connection is otherwise invisible until the OS gives up, minutes later).
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ import contextlib
 import itertools
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Final, Protocol
 
 import aiohttp
 
@@ -26,7 +31,21 @@ _TEXT = aiohttp.WSMsgType.TEXT
 _BINARY = aiohttp.WSMsgType.BINARY
 _ENDED = (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED)
 _ERROR = aiohttp.WSMsgType.ERROR
-_KlinePush = wire.KlinePush
+_Push = wire.Push
+
+
+class Receiver(Protocol):
+    """Whoever owns a topic's pushes (a channel's feed): it decodes the payload itself."""
+
+    def on_push(self, push: wire.Push, source: Connection) -> None: ...
+
+
+Routes = Mapping[str, Receiver]
+"""Topic -> its receiver: where a connection delivers each push."""
+
+RETIRED: Final[Routes] = {}
+"""The routes of a connection that serves no topic any more (the old side of a finished
+rotation, the new side of a failed one): its last pushes are repeats, counted and dropped."""
 
 
 class ConnectionLost(Exception):
@@ -50,7 +69,7 @@ class Connection:
         options: StreamOptions,
         stats: StreamStats,
         limiter: LogLimiter,
-        on_push: Callable[[wire.KlinePush], None],
+        routes: Routes,
         on_close: Callable[[Connection], None],
     ) -> None:
         loop = asyncio.get_running_loop()
@@ -59,8 +78,9 @@ class Connection:
         self._options = options
         self._stats = stats
         self._limiter = limiter
-        self.on_push = on_push
-        """Where kline pushes go; swapped while a rotation hands topics over."""
+        self.routes = routes
+        """Where pushes go, by topic (the pool's feeds); :data:`RETIRED` once this connection
+        serves nothing any more."""
         self._on_close = on_close
         self._loop = loop
         self._pending: dict[str, asyncio.Future[wire.CommandReply]] = {}
@@ -90,7 +110,7 @@ class Connection:
         options: StreamOptions,
         stats: StreamStats,
         limiter: LogLimiter,
-        on_push: Callable[[wire.KlinePush], None],
+        routes: Routes,
         on_close: Callable[[Connection], None],
     ) -> Connection:
         """Connect (raising aiohttp/OS errors or TimeoutError as they come)."""
@@ -108,7 +128,7 @@ class Connection:
             options=options,
             stats=stats,
             limiter=limiter,
-            on_push=on_push,
+            routes=routes,
             on_close=on_close,
         )
 
@@ -158,7 +178,7 @@ class Connection:
     async def _read(self) -> None:
         ws = self._ws
         receive = ws.receive
-        parse = wire.parse_stream_frame
+        decode = wire.decode_frame
         reason = "connection closed"
         try:
             while True:
@@ -167,9 +187,13 @@ class Connection:
                 kind = msg.type
                 if kind is _TEXT or kind is _BINARY:
                     try:
-                        frame = parse(msg.data)
-                        if type(frame) is _KlinePush:
-                            self.on_push(frame)
+                        frame = decode(msg.data)
+                        if type(frame) is _Push:
+                            receiver = self.routes.get(frame.topic)
+                            if receiver is not None:
+                                receiver.on_push(frame, self)
+                            else:
+                                self._unrouted(frame)
                             continue
                         self._controls += 1
                         await self._control(frame)
@@ -195,6 +219,17 @@ class Connection:
         finally:
             self._finish(reason)
 
+    def _unrouted(self, push: wire.Push) -> None:
+        if self.routes is RETIRED:
+            self._stats.duplicates += 1  # another connection carries this topic now
+            return
+        self._stats.unknown_topic += 1
+        self._limiter.warning("topic", "push for a topic no stream wants: %s", push.topic)
+
+    def retire(self) -> None:
+        """Serve no topic any more: the pushes still in flight are dropped (see RETIRED)."""
+        self.routes = RETIRED
+
     def count(self) -> None:
         """Move the reader's frame counts into the shared stats (kept apart on the hot path)."""
         frames, controls = self.rx - self._counted, self._controls - self._counted_controls
@@ -202,7 +237,7 @@ class Connection:
         self._stats.frames += frames
         self._stats.pushes += frames - controls
 
-    async def _control(self, frame: wire.WsFrame) -> None:
+    async def _control(self, frame: wire.Frame) -> None:
         if type(frame) is wire.CommandReply:
             future = self._pending.get(frame.id)
             if future is not None and not future.done():

@@ -1,38 +1,41 @@
-"""The consumer's side of one stream: filtering, its own watermark, backfill and catch-up.
+"""The consumer's side of a stream, for every channel: iteration, stop, failure, status events.
 
-A stream takes what its topic delivers (provisional updates, finals, statuses) into its own
-bounded :class:`EventQueue`. It keeps its own watermark (the ``close_time`` of the last final it
-queued) so that nothing reaches the consumer twice, whichever path it came by.
-
-History joins live in one mechanism, *catch-up*: read closed candles from REST up to the topic's
-frontier (the open time of the next candle the topic will finalize), and repeat until no final
-was produced meanwhile; then, without yielding to the event loop, switch to live. It serves two
-cases: ``backfill_from`` (history first, then live, exact seam), and a consumer so slow that its
-queue is full of finals: rather than keep an unbounded backlog, the stream stops queueing, and
-once the consumer has drained half of the queue it re-reads the missed finals from history.
+A :class:`LiveStream` is what ``start_stream`` returns. Its feed offers it events (never
+blocking: the socket reader is on the other end); it keeps them in its own bounded
+:class:`~woox_datasource.stream.queue.EventQueue` until the consumer takes them. Each channel
+subclasses it with the offers its events need and the policy that keeps the queue bounded
+(conflate, merge, re-read from history, or count and report what was dropped); status events go
+through :meth:`LiveStream.offer_status` here, the same for every channel.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
-from host_stub.spec import CandleEvent, StatusEvent, StatusKind, StreamConfig, StreamEvent
-from woox_datasource.rest.budget import set_priority
-from woox_datasource.stream.history import HistoryUnavailable, fill_priority
+import attrs
+
+from host_stub.spec import StatusEvent, StatusKind, StreamConfig, StreamEvent
+from woox_datasource.stream.feed import Feed
 from woox_datasource.stream.options import StreamOptions
 from woox_datasource.stream.queue import EventQueue
-from woox_datasource.stream.stats import StreamStats, log
-from woox_datasource.timeframes import Timeframe
+from woox_datasource.stream.stats import StreamStats
 
-if TYPE_CHECKING:
-    from woox_datasource.stream.topic import Topic
-
-_KEEP_WHEN_FULL = frozenset({StatusKind.GAP_FILLED, StatusKind.GAP_UNFILLABLE,
-                             StatusKind.BACKFILLED})  # fmt: skip
+KEEP_WHEN_FULL = frozenset({StatusKind.GAP_FILLED, StatusKind.GAP_UNFILLABLE,
+                            StatusKind.BACKFILLED, StatusKind.RESYNCED})  # fmt: skip
 """Statuses kept even past capacity (rare, and they describe data); connection-health statuses
 are dropped instead while the consumer is that far behind."""
+
+
+@attrs.frozen
+class StreamEnv:
+    """What the manager gives every stream it starts."""
+
+    options: StreamOptions
+    stats: StreamStats
+    stop: Callable[[str], Awaitable[None]]
+    """Stops a stream by id (``StreamManager.stop``)."""
 
 
 class LiveStream:
@@ -40,42 +43,34 @@ class LiveStream:
 
     Iteration ends after :meth:`StreamManager.stop` (or :meth:`aclose`); it raises
     :class:`~host_stub.spec.UnknownSymbol` or :class:`~host_stub.spec.StreamFailed` once if the
-    stream fails for good."""
+    stream fails for good. ``symbol`` is the symbol it was asked for."""
 
     def __init__(
         self,
         stream_id: str,
         *,
         symbol: str,
-        tf: Timeframe,
         config: StreamConfig,
-        options: StreamOptions,
-        stats: StreamStats,
-        stop: Callable[[str], Awaitable[None]],
+        env: StreamEnv,
+        queue: EventQueue | None = None,
     ) -> None:
         self._id = stream_id
         self.symbol = symbol
-        self.timeframe = tf
         self.config = config
-        self._options = options
-        self._stats = stats
-        self._stop = stop
-        self._queue = EventQueue(options.queue_capacity)
-        self._from = config.backfill_from if config.backfill_from is not None else -(2**63)
-        self._finals_only = config.finals_only
-        self._next_open: int | None = None
-        self._catching_up = False
-        self._catch_task: asyncio.Task[None] | None = None
+        self._options = env.options
+        self._stats = env.stats
+        self._stop = env.stop
+        self._queue = queue if queue is not None else EventQueue(env.options.queue_capacity)
         self._error: BaseException | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
         self.ended = False
-        self.topic: Topic | None = None
 
     @property
     def id(self) -> str:
         return self._id
 
     def __repr__(self) -> str:
-        return f"<LiveStream {self._id} queued={len(self._queue)} ended={self.ended}>"
+        return f"<{type(self).__name__} {self._id} queued={len(self._queue)} ended={self.ended}>"
 
     # -- consumer side ------------------------------------------------------------------------
 
@@ -85,7 +80,7 @@ class LiveStream:
     async def __anext__(self) -> StreamEvent:
         event = await self._queue.get()
         if event is not None:
-            return event
+            return event  # type: ignore[no-any-return]
         error, self._error = self._error, None
         if error is not None:
             raise error
@@ -106,134 +101,36 @@ class LiveStream:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
-    # -- producer side (called by the topic, never blocking) ----------------------------------
+    # -- producer side (called by the feed, never blocking) -----------------------------------
 
-    def offer_provisional(self, event: CandleEvent) -> None:
-        if self._finals_only or self._catching_up or event.candle.open_time < self._from:
-            return
-        if self._next_open is not None and event.candle.open_time < self._next_open:
-            return
-        if self._queue.push_provisional(event):
-            self._stats.conflated += 1
-
-    def offer_final(self, event: CandleEvent) -> None:
-        candle = event.candle
-        if self._catching_up or candle.open_time < self._from or self.ended:
-            return
-        if self._next_open is not None and candle.open_time < self._next_open:
-            self._stats.duplicates += 1
-            return
-        if self._queue.push(event):
-            self._next_open = candle.close_time
-            return
-        self._stats.overflows += 1
-        log.warning("%s: consumer too slow (%d events waiting); finals will be re-read from "
-                    "history once it catches up", self._id, len(self._queue))  # fmt: skip
-        start = self._next_open if self._next_open is not None else candle.open_time
-        self.start_catch_up(start, backfill=False)
+    def attached(self, feed: Feed[Any]) -> None:
+        """The stream now hears ``feed`` (channels that need their feed keep it here)."""
 
     def offer_status(self, event: StatusEvent) -> None:
         if self.ended:
             return
-        if self._catching_up and event.kind in (StatusKind.GAP_FILLED, StatusKind.GAP_UNFILLABLE):
-            return  # the catch-up reads (and reports) these candles itself
         if self._queue.push(event):
             return
-        if event.kind in _KEEP_WHEN_FULL:
+        if event.kind in KEEP_WHEN_FULL:
             self._queue.push_force(event)
         else:
             self._stats.statuses_dropped += 1
 
-    # -- catch-up from history ----------------------------------------------------------------
+    # -- work of its own ------------------------------------------------------------------------
 
-    def start_catch_up(self, start: int, *, backfill: bool) -> None:
-        self._catching_up = True
-        self._catch_task = asyncio.get_running_loop().create_task(
-            self._catch_up(start, backfill), name=f"woox-stream-catch-up-{self._id}"
-        )
+    def spawn(self, work: Coroutine[Any, Any, None], what: str) -> asyncio.Task[None]:
+        """Run ``work`` for this stream (catch-up reads); cancelled when it stops or fails."""
+        task = asyncio.get_running_loop().create_task(work, name=f"woox-stream-{what}-{self._id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
 
-    async def _catch_up(self, start: int, backfill: bool) -> None:
-        topic = self.topic
-        assert topic is not None
-        set_priority(fill_priority(self.timeframe, start))
-        queue = self._queue
-        low_water = max(1, queue.capacity // 2)
-        cursor = start
-        count = 0
-        try:
-            if not backfill:
-                await queue.wait_below(low_water)
-            while True:
-                frontier = await topic.wait_frontier()
-                if cursor < frontier:
-                    count += await self._read_history(cursor, frontier, backfill)
-                    cursor = frontier
-                await queue.wait_below(low_water)
-                if self.ended:
-                    return
-                if (topic.tracker.frontier or cursor) <= cursor:
-                    break  # nothing was finalized live meanwhile: join live right here
-        except Exception as exc:  # a bug must not leave the stream stuck in catch-up
-            log.exception("%s: catch-up from history failed", self._id)
-            end = max(topic.tracker.frontier or cursor, cursor)
-            if cursor < end:
-                self._report_hole(cursor, end, f"reading history failed: {exc!r}")
-            self._next_open = max(self._next_open or end, end)
-        self._catching_up = False  # (no await from the last check to here: nothing slips by)
-        self._catch_task = None
-        if backfill or count:
-            kind = StatusKind.BACKFILLED if backfill else StatusKind.GAP_FILLED
-            self.offer_status(StatusEvent(
-                kind, self.symbol, self.timeframe.interval,
-                start=start, end=max(cursor, start), count=count,
-            ))  # fmt: skip
-
-    async def _read_history(self, start: int, end: int, backfill: bool) -> int:
-        """Queue history's finals in ``[start, end)`` (waiting for room); report holes. Before
-        the first final of a backfill, missing candles are not a hole: the range may start
-        before the symbol was listed."""
-        topic = self.topic
-        assert topic is not None
-        count = 0
-        error: str | None = None
-        try:
-            async for batch in topic.history.batches(self.symbol, self.timeframe, start, end):
-                for candle in batch:
-                    opened = candle.open_time
-                    if opened < self._from or opened < start:
-                        continue
-                    expected = self._next_open
-                    if expected is None and not backfill:
-                        expected = start
-                    if expected is not None:
-                        if opened < expected:
-                            continue
-                        if opened > expected:
-                            self._report_hole(expected, opened, "missed live and not in history")
-                    await self._queue.push_wait(CandleEvent(candle, True))
-                    if self.ended:
-                        return count
-                    self._next_open = candle.close_time
-                    count += 1
-        except HistoryUnavailable as exc:
-            error = str(exc)
-        reached = self._next_open
-        if reached is None and (error is not None or not backfill):
-            reached = start
-        if reached is not None and reached < end:
-            self._report_hole(reached, end, error or "history lacks these closed candles")
-            self._next_open = end
-        return count
-
-    def _report_hole(self, start: int, end: int, reason: str) -> None:
-        self._stats.gaps_unfillable += 1
-        log.warning("%s: candles [%d, %d) unfillable: %s", self._id, start, end, reason)
-        event = StatusEvent(
-            StatusKind.GAP_UNFILLABLE, self.symbol, self.timeframe.interval,
-            reason=reason, start=start, end=end,
-        )  # fmt: skip
-        if not self._queue.push(event):
-            self._queue.push_force(event)
+    def _cancel_tasks(self) -> list[asyncio.Task[None]]:
+        tasks = [t for t in self._tasks if not t.done() and t is not asyncio.current_task()]
+        self._tasks.clear()
+        for task in tasks:
+            task.cancel()
+        return tasks
 
     # -- ending -------------------------------------------------------------------------------
 
@@ -244,19 +141,11 @@ class LiveStream:
         self.ended = True
         self._error = error
         self._queue.close(discard=False)
-        self._cancel_catch_up()
-
-    def _cancel_catch_up(self) -> asyncio.Task[None] | None:
-        task, self._catch_task = self._catch_task, None
-        if task is not None and not task.done():
-            task.cancel()
-            return task
-        return None
+        self._cancel_tasks()
 
     def shutdown(self) -> list[asyncio.Task[None]]:
-        """End iteration now (stop): queued events are discarded, the catch-up task cancelled
-        and returned (to be awaited), if there was one."""
+        """End iteration now (stop): queued events are discarded, the stream's tasks cancelled
+        and returned (to be awaited)."""
         self.ended = True
         self._queue.close(discard=True)
-        task = self._cancel_catch_up()
-        return [task] if task is not None and task is not asyncio.current_task() else []
+        return self._cancel_tasks()

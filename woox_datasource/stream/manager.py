@@ -1,10 +1,12 @@
-"""The stream manager: streams in, topics shared, connections pooled per session.
+"""The stream manager: streams in, topics shared, connections pooled per session, any channel.
 
-One :class:`StreamManager` per plugin instance. Streams started with the same aiohttp session
-share its pool: one :class:`Topic` per (symbol, interval) whoever asked for it, and as few
-connections as WOO X's 100-topics-per-connection limit allows. All connections of the manager
-go through one :class:`~woox_datasource.stream.gate.Gate`, which holds the reconnect discipline
-and the connection budget (WOO X counts new connections per IP).
+One :class:`StreamManager` per plugin instance. It knows no channel: each stream's config names
+one, and the channel's :class:`~woox_datasource.stream.channel.ChannelSpec` (from the registry
+the manager was built with, ``woox_datasource.channels.registry``) says which topic serves it and
+builds its feed and its stream. Streams started with the same aiohttp session share a
+:class:`~woox_datasource.stream.pool.Pool`. All connections of the manager go through one
+:class:`~woox_datasource.stream.gate.Gate`, which holds the reconnect discipline and the
+connection budget (WOO X counts new connections per IP).
 """
 
 from __future__ import annotations
@@ -12,135 +14,58 @@ from __future__ import annotations
 import asyncio
 import itertools
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import aiohttp
 
-from host_stub.spec import StreamConfig, StreamFailed
+from host_stub.spec import Channel, InvalidRequest, StreamConfig, StreamFailed
 from woox_datasource import wire
 from woox_datasource.rest import RestClient
+from woox_datasource.stream.channel import ChannelSpec
 from woox_datasource.stream.gate import Gate
-from woox_datasource.stream.history import HistorySource
-from woox_datasource.stream.live import LiveStream
+from woox_datasource.stream.live import LiveStream, StreamEnv
 from woox_datasource.stream.options import Backoff, ConnectionBudget, StreamOptions
-from woox_datasource.stream.slot import Slot
+from woox_datasource.stream.pool import Pool
 from woox_datasource.stream.stats import LogLimiter, StreamStats
-from woox_datasource.stream.topic import Topic
-from woox_datasource.timeframes import for_live
-
-
-class _Pool:
-    """Topics and connections of one aiohttp session (implements SlotHost and TopicHost)."""
-
-    def __init__(self, manager: StreamManager, session: aiohttp.ClientSession) -> None:
-        self.manager = manager
-        self.session = session
-        self.ws_url = manager.ws_url
-        self.options = manager.options
-        self.stats = manager._stats
-        self.limiter = manager.limiter
-        self.gate = manager.gate
-        self.history = HistorySource(manager.rest_factory(session), manager.options, manager.rng)
-        self.topics: dict[str, Topic] = {}
-        self.slots: list[Slot] = []
-
-    def dispatch(self, push: wire.KlinePush) -> None:
-        topic = self.topics.get(push.topic)
-        if topic is None:
-            self.stats.unknown_topic += 1
-            self.limiter.warning("topic", "push for a topic no stream wants: %s", push.topic)
-            return
-        topic.on_push(push)
-
-    def attach(self, stream: LiveStream) -> Topic:
-        name = wire.kline_topic(stream.symbol, stream.timeframe.ws_type or "")
-        topic = self.topics.get(name)
-        if topic is None:
-            topic = self.topics[name] = Topic(self, name, stream.symbol, stream.timeframe)
-            self._assign(topic)
-        topic.streams.append(stream)
-        stream.topic = topic
-        status = topic.status_for_new_stream()
-        if status is not None:
-            stream.offer_status(status)
-        return topic
-
-    def _assign(self, topic: Topic) -> None:
-        slot = next((s for s in self.slots if s.has_room()), None)
-        if slot is None:
-            slot = Slot(self)
-            self.slots.append(slot)
-        slot.add(topic)
-
-    def detach(self, stream: LiveStream) -> list[asyncio.Task[None]]:
-        """Remove ``stream`` from its topic; the last one out drops the topic (its fill is
-        cancelled, its slot unsubscribes it, or shuts down if it was the slot's last). Returns
-        the cancelled tasks, to be awaited."""
-        topic = stream.topic
-        if topic is None or stream not in topic.streams:
-            return []
-        topic.streams.remove(stream)
-        if topic.streams:
-            return []
-        self.forget(topic)
-        ending = topic.shutdown()
-        slot = topic.slot
-        if slot is not None:
-            ending.extend(t for t in [slot.remove(topic)] if t is not None)
-        return ending
-
-    def forget(self, topic: Topic) -> None:
-        if self.topics.get(topic.name) is topic:
-            del self.topics[topic.name]
-        for stream in list(topic.streams):
-            self.manager.forget(stream)
-        if not self.topics and not self.slots:
-            self.manager.drop_pool(self)
-
-    def slot_done(self, slot: Slot) -> None:
-        if slot in self.slots:
-            self.slots.remove(slot)
-        for topic in list(slot.topics.values()):  # only if the slot died unexpectedly
-            if not topic.closed:
-                self._assign(topic)
-        if not self.topics and not self.slots:
-            self.manager.drop_pool(self)
-
-    def shutdown(self) -> list[asyncio.Task[None]]:
-        """Cancel every fill and every slot now; returns their tasks, to be awaited."""
-        topics = list(self.topics.values())
-        self.topics.clear()
-        ending = [task for topic in topics for task in topic.shutdown()]
-        slots, self.slots = self.slots, []
-        ending.extend(slot.shutdown() for slot in slots)
-        return ending
 
 
 class StreamManager:
-    """Starts and stops live candle streams over WOO X's v3 public WebSocket.
+    """Starts and stops live streams over WOO X's v3 public WebSocket.
 
-    ``rest_factory`` builds the REST client (for gap fills and backfill) on the session a stream
-    is started with; the manager never creates a session of its own."""
+    ``rest_factory`` builds the REST client (gap fills, backfill, fresh values after a
+    reconnect) on the session a stream is started with; the manager never creates a session of
+    its own. ``channels`` says which channels it serves and how (see
+    ``woox_datasource.channels.registry.CHANNELS``)."""
 
     def __init__(
         self,
         ws_url: str,
         rest_factory: Callable[[aiohttp.ClientSession], RestClient],
         options: StreamOptions = StreamOptions(),  # noqa: B008 - frozen, so sharing is safe
+        *,
+        channels: Mapping[Channel, ChannelSpec],
     ) -> None:
         self.ws_url = ws_url
         self.rest_factory = rest_factory
         self.options = options
+        self.channels = dict(channels)
         self._stats = StreamStats()
         self.limiter = LogLimiter()
         self.rng = random.Random(options.seed)
         self.backoff = Backoff(options, self.rng)
         self.budget = ConnectionBudget(options.max_new_connections, options.connection_window_s)
         self.gate = Gate(self.backoff, self.budget, self._slot_count)
-        self._pools: dict[int, _Pool] = {}
+        self._env = StreamEnv(options, self._stats, self.stop)
+        self._pools: dict[int, Pool] = {}
         self._streams: dict[str, LiveStream] = {}
+        self._pool_of: dict[str, Pool] = {}
         self._ids = itertools.count(1)
         self._closed = False
+
+    @property
+    def counters(self) -> StreamStats:
+        """The counters as they stand (frames still being counted by the readers excluded)."""
+        return self._stats
 
     @property
     def stats(self) -> StreamStats:
@@ -165,33 +90,43 @@ class StreamManager:
             1 for pool in self._pools.values() for s in pool.slots if s.conn and not s.conn.ended
         )
 
+    def _spec(self, config: StreamConfig, symbol: str) -> ChannelSpec:
+        """The channel serving ``config``, if it exists for ``symbol``'s market kind."""
+        spec = self.channels.get(config.channel)
+        if spec is None:
+            raise InvalidRequest(
+                f"the {config.channel} channel is not served; served: "
+                f"{', '.join(self.channels) or 'none'}"
+            )
+        info = wire.CHANNEL_INFOS[config.channel]
+        parts = wire.market_parts(symbol)
+        if parts is not None and parts[0] not in info.kinds:
+            raise InvalidRequest(
+                f"the {config.channel} channel exists for {' and '.join(info.kinds)} markets "
+                f"only, not for {parts[0]} {symbol!r}"
+            )
+        return spec
+
     async def start(self, session: aiohttp.ClientSession, config: StreamConfig) -> LiveStream:
-        """Start a stream. Raises InvalidRequest (bad symbol, interval without live data) or
-        StreamFailed (manager closed, session closed); an unknown symbol fails the stream with
-        UnknownSymbol while iterating."""
-        tf = for_live(config.interval)
+        """Start a stream. Raises InvalidRequest (bad symbol, a channel not served or not
+        existing for the symbol's market kind, an interval without live data) or StreamFailed
+        (manager closed, session closed); an unknown symbol fails the stream with UnknownSymbol
+        while iterating."""
         symbol = wire.normalize_symbol(config.symbol)
+        spec = self._spec(config, symbol)
+        topic = spec.topic(symbol, config)
         if self._closed:
             raise StreamFailed("the stream manager is closed")
         if session.closed:
             raise StreamFailed("the aiohttp session is closed; pass an open one")
         pool = self._pools.get(id(session))
         if pool is None or pool.session is not session:
-            pool = self._pools[id(session)] = _Pool(self, session)
-        stream_id = f"woox-{symbol}-{tf.label}-{next(self._ids)}"
-        stream = LiveStream(
-            stream_id,
-            symbol=symbol,
-            tf=tf,
-            config=config,
-            options=self.options,
-            stats=self._stats,
-            stop=self.stop,
-        )
-        if config.backfill_from is not None:
-            stream.start_catch_up(config.backfill_from, backfill=True)
+            pool = self._pools[id(session)] = Pool(self, session, self.rest_factory(session))
+        stream_id = f"woox-{spec.label(symbol, config)}-{next(self._ids)}"
+        stream = spec.new_stream(stream_id, symbol, config, self._env)
         self._streams[stream_id] = stream
-        pool.attach(stream)
+        self._pool_of[stream_id] = pool
+        pool.attach(stream, topic, lambda: spec.new_feed(pool, topic, config))
         return stream
 
     async def stop(self, stream_id: str) -> None:
@@ -205,9 +140,8 @@ class StreamManager:
         if stream is None:
             return
         ending = stream.shutdown()
-        topic = stream.topic
-        pool = topic.host if topic is not None else None
-        if isinstance(pool, _Pool):
+        pool = self._pool_of.pop(stream_id, None)
+        if pool is not None:
             ending.extend(pool.detach(stream))
         await _settle(ending)
 
@@ -215,8 +149,9 @@ class StreamManager:
         """A stream failed for good: it no longer counts as running."""
         if self._streams.get(stream.id) is stream:
             del self._streams[stream.id]
+            self._pool_of.pop(stream.id, None)
 
-    def drop_pool(self, pool: _Pool) -> None:
+    def drop_pool(self, pool: Pool) -> None:
         for key, value in list(self._pools.items()):
             if value is pool:
                 del self._pools[key]
@@ -226,6 +161,7 @@ class StreamManager:
         self._closed = True
         streams = list(self._streams.values())
         self._streams.clear()
+        self._pool_of.clear()
         ending = [task for stream in streams for task in stream.shutdown()]
         pools = list(self._pools.values())
         self._pools.clear()

@@ -1,49 +1,62 @@
-"""The per-stream event queue: bounded, conflating provisional updates, never dropping finals.
+"""The per-stream event queue: bounded, with conflation by key for the channels that want it.
 
-A consumer that falls behind must see the newest provisional state of each candle, not a backlog
-of superseded ones, so a provisional update replaces the one still waiting for the same candle
-(in place, keeping its position). A final removes the waiting provisional of its candle: the
-consumer never sees a provisional after the final of the same candle. Finals and status events
-are never dropped here; when they would exceed the capacity :meth:`EventQueue.push` refuses them
-and the stream re-reads those finals from history once the consumer catches up, which keeps
-memory bounded however long the consumer stalls.
+One queue serves every channel; each channel's stream decides per event how it goes in:
+
+* :meth:`EventQueue.conflate`: the event replaces (or, with ``merge``, is merged into) the one
+  still waiting under the same key, in place, keeping its position; a consumer that falls
+  behind sees the newest state, not a backlog of superseded ones (a candle's provisional
+  updates keyed by open time, a latest value keyed by its symbol, a book's deltas merged).
+  At most one event per key waits, so this never grows the queue beyond its keys.
+* :meth:`EventQueue.withdraw`: a waiting conflated event is no longer wanted (a candle's final
+  supersedes its provisional).
+* :meth:`EventQueue.push`: every event counts against the capacity and is never dropped here:
+  a full queue refuses it and the stream decides (candles re-read finals from history later;
+  trades count what they drop and report it); :meth:`EventQueue.push_force` for the rare event
+  that must go in anyway (a gap report).
+
+Memory is bounded by the capacity plus one event per key, however long the consumer stalls.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable, Hashable
+from typing import Any
 
-from host_stub.spec import CandleEvent, StatusEvent, StreamEvent
+Merge = Callable[[Any, Any], Any]
+"""``merge(waiting, new)``: the one event that stands for both (in the waiting one's place)."""
 
 
 class _Cell:
-    """A queue slot; ``event`` is None once a final has superseded the provisional in it."""
+    """A queue slot; ``event`` is None once withdrawn."""
 
-    __slots__ = ("event",)
+    __slots__ = ("event", "key")
 
-    def __init__(self, event: StreamEvent | None) -> None:
+    def __init__(self, event: object, key: Hashable | None) -> None:
         self.event = event
+        self.key = key
 
 
 class EventQueue:
-    """Single-consumer queue of :data:`StreamEvent` for one stream (one symbol and interval)."""
+    """Single-consumer queue of events for one stream (see the module docstring)."""
 
-    __slots__ = ("_cells", "_closed", "_count", "_getter", "_provisional", "_space", "capacity",
+    __slots__ = ("_cells", "_closed", "_count", "_getter", "_keyed", "_space", "capacity",
                  "conflated")  # fmt: skip
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
         self.conflated = 0
+        """Events replaced or merged before the consumer took them."""
         self._cells: deque[_Cell] = deque()
-        self._provisional: dict[int, _Cell] = {}
+        self._keyed: dict[Hashable, _Cell] = {}
         self._count = 0
         self._getter: asyncio.Future[None] | None = None
         self._space: asyncio.Future[None] | None = None
         self._closed = False
 
     def __len__(self) -> int:
-        """Events waiting (superseded provisionals not counted)."""
+        """Events waiting (withdrawn ones not counted)."""
         return self._count
 
     @property
@@ -57,47 +70,49 @@ class EventQueue:
             if not getter.done():
                 getter.set_result(None)
 
-    def push_provisional(self, event: CandleEvent) -> bool:
-        """Queue a provisional update, replacing a waiting one of the same candle (then True)."""
+    def conflate(self, key: Hashable, event: object, merge: Merge | None = None) -> bool:
+        """Queue ``event`` under ``key``; if one of that key still waits, replace it in place
+        (or ``merge(waiting, event)``) and return True."""
         if self._closed:
             return False
-        key = event.candle.open_time
-        cell = self._provisional.get(key)
+        cell = self._keyed.get(key)
         if cell is not None:
-            cell.event = event
+            cell.event = event if merge is None else merge(cell.event, event)
             self.conflated += 1
             return True
-        cell = _Cell(event)
-        self._provisional[key] = cell
+        cell = _Cell(event, key)
+        self._keyed[key] = cell
         self._cells.append(cell)
         self._count += 1
         self._wake()
         return False
 
-    def push(self, event: StreamEvent) -> bool:
-        """Queue a final or status event; False (nothing queued) if the queue is full."""
+    def withdraw(self, key: Hashable) -> None:
+        """Drop the event waiting under ``key``, if any."""
+        cell = self._keyed.pop(key, None)
+        if cell is not None:
+            cell.event = None
+            self._count -= 1
+
+    def push(self, event: object) -> bool:
+        """Queue ``event``; False (nothing queued) if the queue is full."""
         if self._closed:
-            return True  # nobody will read it; not a reason to start catching up
-        if type(event) is CandleEvent:
-            cell = self._provisional.pop(event.candle.open_time, None)
-            if cell is not None:
-                cell.event = None
-                self._count -= 1
+            return True  # nobody will read it; not a reason to do anything about it
         if self._count >= self.capacity:
             return False
-        self._cells.append(_Cell(event))
+        self._cells.append(_Cell(event, None))
         self._count += 1
         self._wake()
         return True
 
-    def push_force(self, event: StatusEvent) -> None:
-        """Queue a (rare) status event even past capacity."""
+    def push_force(self, event: object) -> None:
+        """Queue a (rare) event even past capacity."""
         if not self._closed:
-            self._cells.append(_Cell(event))
+            self._cells.append(_Cell(event, None))
             self._count += 1
             self._wake()
 
-    async def push_wait(self, event: StreamEvent) -> None:
+    async def push_wait(self, event: object) -> None:
         """Queue ``event``, waiting for room first (catch-up paths, never the socket reader)."""
         while not self.push(event):
             await self.wait_below(self.capacity)
@@ -111,7 +126,8 @@ class EventQueue:
                 self._space = asyncio.get_running_loop().create_future()
             await self._space
 
-    def get_nowait(self) -> StreamEvent | None:
+    def get_nowait(self) -> Any:
+        """The next event, or None if none waits."""
         cells = self._cells
         while cells:
             cell = cells.popleft()
@@ -119,10 +135,9 @@ class EventQueue:
             if event is None:
                 continue
             self._count -= 1
-            if type(event) is CandleEvent and not event.final:
-                key = event.candle.open_time
-                if self._provisional.get(key) is cell:
-                    del self._provisional[key]
+            key = cell.key
+            if key is not None and self._keyed.get(key) is cell:
+                del self._keyed[key]
             space = self._space
             if space is not None and not space.done():
                 self._space = None
@@ -130,7 +145,7 @@ class EventQueue:
             return event
         return None
 
-    async def get(self) -> StreamEvent | None:
+    async def get(self) -> Any:
         """The next event, or None once the queue is closed and drained. Cancelling a waiting
         ``get`` loses nothing: the event stays queued for the next call."""
         while True:
@@ -151,7 +166,7 @@ class EventQueue:
         self._closed = True
         if discard:
             self._cells.clear()
-            self._provisional.clear()
+            self._keyed.clear()
             self._count = 0
         self._wake()
         space = self._space

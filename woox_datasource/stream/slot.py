@@ -16,15 +16,18 @@ went: healthy once every SUBSCRIBE sent has been answered and something was acce
 it was refused or died before that. A healthy connection's loss is retried at once.
 
 Rotation is make-before-break before the exchange's 24 h cut: the replacement is opened and
-subscribed while the old socket still delivers, then the old one is closed; both deliver the same
-pushes for a moment, and the handover drops the repeats, so nothing is lost or doubled.
+subscribed while the old socket still delivers, then the old one is closed. Both deliver the
+same topics for a moment, each push tagged with its connection; every feed says when it no
+longer needs the old one (see :mod:`~woox_datasource.stream.handover`), so nothing is lost or
+doubled whatever the channel.
 
 A slot whose last topic goes is not asked to unsubscribe and close politely: its task is
 cancelled, whatever it was doing (waiting for the gate, connecting, waiting for acks, rotating),
 and its sockets are dropped after sending a close frame; that is what makes a stop immediate.
 
-The slot knows topics only as names with a few callbacks (subscribed, reconnecting, stale,
-failed); what a topic carries is its own business.
+The slot knows a topic only as a name and the feed that owns it (see
+:mod:`~woox_datasource.stream.feed` for what it tells the feed); what a topic carries is the
+channel's business.
 """
 
 from __future__ import annotations
@@ -32,21 +35,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Iterator, Sequence
+from typing import Any, Protocol
 
 import aiohttp
 
 from host_stub.spec import NetworkNotAllowed, StreamFailed, UnknownSymbol
 from woox_datasource import wire
 from woox_datasource.stream.connection import Connection, ConnectionLost
+from woox_datasource.stream.feed import Feed
 from woox_datasource.stream.gate import Admission, Gate
 from woox_datasource.stream.handover import Handover
 from woox_datasource.stream.options import StreamOptions
 from woox_datasource.stream.stats import LogLimiter, StreamStats, log
-
-if TYPE_CHECKING:
-    from woox_datasource.stream.topic import Topic
 
 
 class SessionClosed(Exception):
@@ -62,9 +63,8 @@ class SlotHost(Protocol):
     stats: StreamStats
     limiter: LogLimiter
     gate: Gate
-    topics: dict[str, Topic]
-
-    def dispatch(self, push: wire.KlinePush) -> None: ...
+    feeds: dict[str, Feed[Any]]
+    """Every feed of the session by topic: the routes of every connection."""
 
     def slot_done(self, slot: Slot) -> None: ...
 
@@ -94,8 +94,8 @@ class Slot:
 
     def __init__(self, host: SlotHost) -> None:
         self._host = host
-        self.topics: dict[str, Topic] = {}
-        """Topics wanted on this slot."""
+        self.topics: dict[str, Feed[Any]] = {}
+        """Topics wanted on this slot, and their feeds."""
         self.active: set[str] = set()
         """Topics subscribed (acknowledged) on the current connection."""
         self._subscribing: set[str] = set()
@@ -123,14 +123,15 @@ class Slot:
     def has_room(self) -> bool:
         return self.accepting and self.load < self._host.options.topics_per_connection
 
-    def add(self, topic: Topic) -> None:
+    def add(self, topic: Feed[Any]) -> None:
         self.topics[topic.name] = topic
         topic.slot = self
-        if topic.name in self.active and topic.name not in self._unsubscribing:
-            topic.on_subscribed()  # a stream came back for a topic the socket still carries
+        conn = self.conn
+        if conn is not None and topic.name in self.active and topic.name not in self._unsubscribing:
+            topic.on_subscribed(conn, None)  # a stream came back for a topic the socket carries
         self._wake.set()
 
-    def remove(self, topic: Topic) -> asyncio.Task[None] | None:
+    def remove(self, topic: Feed[Any]) -> asyncio.Task[None] | None:
         """Stop wanting ``topic``. If it was the last, the slot shuts down (see the module
         docstring) and its task is returned for the caller to await; otherwise the task
         unsubscribes it in the background and None is returned."""
@@ -177,7 +178,7 @@ class Slot:
         """One connection, from handshake to loss; False if the slot is done for good."""
         host = self._host
         try:
-            conn = await self._open(host.dispatch)
+            conn = await self._open()
         except SessionClosed:
             self._fail_all(StreamFailed(
                 "the aiohttp session the stream was started with has been closed; "
@@ -191,7 +192,7 @@ class Slot:
         except _CONNECT_ERRORS as exc:
             admission.failed(brief(exc))
             host.stats.connect_failures += 1
-            self._notify_lost(f"connecting failed ({brief(exc)})")
+            self._notify_lost(f"connecting failed ({brief(exc)})", None)
             return True
         reason, healthy = await self._serve(conn, admission)
         if not self.topics:
@@ -199,7 +200,7 @@ class Slot:
         host.stats.connections_lost += 1
         if healthy:
             host.gate.lost()
-        self._notify_lost(reason)
+        self._notify_lost(reason, conn)
         return True
 
     def _reset(self) -> None:
@@ -207,7 +208,7 @@ class Slot:
         self._subscribing.clear()
         self._unsubscribing.clear()
 
-    async def _open(self, on_push: Callable[[wire.KlinePush], None]) -> Connection:
+    async def _open(self) -> Connection:
         host = self._host
         if host.session.closed:
             raise SessionClosed
@@ -218,7 +219,7 @@ class Slot:
                 options=host.options,
                 stats=host.stats,
                 limiter=host.limiter,
-                on_push=on_push,
+                routes=host.feeds,
                 on_close=self._on_conn_closed,
             )
         except RuntimeError as exc:  # aiohttp: "Session is closed"
@@ -315,7 +316,7 @@ class Slot:
         self._wake.set()
         if future.cancelled() or future.exception() is not None:
             return  # the connection is gone; the slot's task sees that
-        self.active.update(self._apply(batch, future.result()))
+        self.active.update(self._apply(conn, batch, future.result()))
 
     def _unsubscribed(
         self, conn: Connection, batch: list[str], future: asyncio.Future[wire.CommandReply]
@@ -333,8 +334,9 @@ class Slot:
                 "unsub", "%s: UN_SUBSCRIBE %s refused: %s", conn.name, batch, reply.error
             )
 
-    def _apply(self, batch: list[str], reply: wire.CommandReply) -> set[str]:
-        """Tell each topic of ``batch`` how its SUBSCRIBE went; returns the accepted names."""
+    def _apply(self, conn: Connection, batch: list[str], reply: wire.CommandReply) -> set[str]:
+        """Tell each topic of ``batch`` how its SUBSCRIBE on ``conn`` went; returns the accepted
+        names."""
         taken = set(reply.topics or ()) if reply.success else set()
         accepted: set[str] = set()
         for name in batch:
@@ -342,7 +344,7 @@ class Slot:
             if name in taken:
                 accepted.add(name)
                 if topic is not None:
-                    topic.on_subscribed()
+                    topic.on_subscribed(conn, reply.time)
             elif topic is not None:
                 del self.topics[name]
                 topic.slot = None
@@ -358,11 +360,11 @@ class Slot:
         for (batch, _), reply in zip(sent, replies, strict=True):
             if isinstance(reply, BaseException):
                 raise ConnectionLost(f"subscribing failed: {reply!r}")
-            accepted |= self._apply(batch, reply)
+            accepted |= self._apply(conn, batch, reply)
         return accepted
 
     @staticmethod
-    def _refusal(topic: Topic, reply: wire.CommandReply) -> Exception:
+    def _refusal(topic: Feed[Any], reply: wire.CommandReply) -> Exception:
         if reply.success:
             # WOO X acknowledges an unknown symbol with success and an empty topic list.
             return UnknownSymbol(
@@ -387,16 +389,21 @@ class Slot:
             return old, loop.time() + retry_in
         host.stats.rotations += 1
         reason = f"rotating the connection after {old.age:.0f} s (WOO X cuts connections at 24 h)"
-        for topic in list(self.topics.values()):
-            topic.on_reconnecting(reason)
         names = [name for name in self.active if name in self.topics]
-        handover = self._handover = Handover(names, host.topics, host.dispatch, host.stats)
-        old.on_push = handover.from_old
+        handover: Handover | None = None
+        feeds: list[Feed[Any]] = []
         try:
-            self._spare = new = await self._open(handover.from_new)
+            self._spare = new = await self._open()
+            handover = self._handover = Handover(old, new, names, reason)
+            feeds = [self.topics[name] for name in names if name in self.topics]
+            for feed in feeds:
+                feed.begin_handover(handover)
             accepted = await self._subscribe_all(new, names)
-            handover.drop(set(names) - accepted)
+            for name in set(names) - accepted:
+                handover.release(name)  # (refused: that feed has failed)
             admission.succeeded()
+            if old.ended:
+                handover.done.set()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(opts.rotation_overlap_s):
                     await handover.done.wait()
@@ -405,31 +412,33 @@ class Slot:
         except (*_CONNECT_ERRORS, SessionClosed) as exc:
             if not isinstance(exc, SessionClosed):
                 admission.failed(brief(exc))
-            old.on_push = host.dispatch
             spare, self._spare, self._handover = self._spare, None, None
+            if spare is not None:
+                spare.retire()
+            if handover is not None:
+                for feed in feeds:
+                    feed.end_handover(handover, completed=False)
             if spare is not None:
                 await spare.close("rotation failed")
             log.warning("connection rotation failed (%r); keeping the old one for now", exc)
-            for topic in list(self.topics.values()):
-                if topic.name in self.active:
-                    topic.on_subscribed()
             return old, loop.time() + retry_in
         finally:
             admission.release()
-        handover.finish()
-        new.on_push = host.dispatch
+        old.retire()
         self._spare = self._handover = None
         self.conn = new
         self._reset()
         self.active = accepted
+        for feed in feeds:
+            feed.end_handover(handover, completed=True)
         await old.close("replaced by a fresh connection")
         return new, new.opened_at + opts.max_connection_life_s
 
     # -- telling the topics -------------------------------------------------------------------
 
-    def _notify_lost(self, reason: str) -> None:
+    def _notify_lost(self, reason: str, source: Connection | None) -> None:
         for topic in list(self.topics.values()):
-            topic.on_reconnecting(reason)
+            topic.on_reconnecting(reason, source)
 
     def _notify_stale(self, reason: str) -> None:
         for topic in list(self.topics.values()):

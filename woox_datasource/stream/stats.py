@@ -23,17 +23,18 @@ class StreamStats:
     frames: int = 0
     """Text frames received, of every kind."""
     pushes: int = 0
-    """Well-formed kline pushes."""
+    """Frames that were not control frames (pushes of every channel, malformed ones included)."""
     malformed: int = 0
-    """Frames that did not parse (bad JSON, missing or mistyped fields, impossible candle)."""
+    """Frames that did not parse (bad JSON, missing or mistyped fields, impossible values)."""
     unknown_topic: int = 0
     """Pushes for a topic no stream wants (e.g. in flight while it was unsubscribed)."""
     unexpected_reply: int = 0
     """Command replies that match no request of ours (including ``cmd: ERROR``)."""
     duplicates: int = 0
-    """Pushes identical to one already applied (or repeating a final candle)."""
+    """Pushes identical to one already applied (or repeating a final candle), and pushes of a
+    rotated-out connection for topics its replacement carries."""
     stale: int = 0
-    """Pushes older than what is already known for their candle."""
+    """Pushes older than what is already known (for their candle, or their latest value)."""
     late_updates: int = 0
     """Pushes changing a candle after it was final; ignored, since a final never changes."""
     server_pings: int = 0

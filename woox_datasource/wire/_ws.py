@@ -72,6 +72,10 @@ class CommandReply:
     success: bool
     topics: tuple[str, ...] | None
     error: str | None
+    time: int | None = attrs.field(default=None, eq=False)
+    """The exchange's clock when it answered (``time``), if the reply carries it: a
+    subscription is in effect from then on. Not part of equality (it describes the moment, not
+    the answer)."""
 
 
 @attrs.frozen
@@ -239,7 +243,8 @@ def _reply(
     error = _error_text(doc)
     if not success and error is None:
         error = "refused without a reason"
-    return CommandReply(req_id, cmd, success, topics, None if success else error)
+    time = _optional_ms(doc.get("time", doc.get("ts")))
+    return CommandReply(req_id, cmd, success, topics, None if success else error, time)
 
 
 def _careful(frame: str | bytes) -> Any:

@@ -1,23 +1,33 @@
-"""One subscribed (symbol, interval) shared by every stream that asked for it.
+"""The candle channel's feed: one subscribed (symbol, interval) shared by every stream that asked
+for it.
 
-A topic turns pushes into events through its :class:`CandleTracker` and fans them out to its
-streams. When the tracker needs history (a gap, or a candle whose closing push was missed) the
-topic holds further pushes, reads REST once for all its streams, delivers the fill and then
-replays what it held, so events stay in exchange order and no stream sees live candles jump
-ahead of a gap being filled.
+The feed decodes each kline push, turns it into events through its :class:`CandleTracker` and
+fans them out to its streams. When the tracker needs history (a gap, or a candle whose closing
+push was missed) the feed holds further pushes, reads REST once for all its streams, delivers
+the fill and then replays what it held, so events stay in exchange order and no stream sees live
+candles jump ahead of a gap being filled.
+
+During a rotation both connections deliver the topic, each in its own order. Feeding both to the
+tracker blindly would let the new connection's first push of candle N+1 arrive before the old
+one's closing push of candle N, which looks like a missed closing push (and costs a REST read).
+So the new connection's pushes are held back until the old connection has caught up with them
+(it delivered a push for the first candle held, or later); then the held pushes are replayed,
+the feed listens to the new connection only, and releases the old one: no candle lost or
+doubled.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Protocol
+from typing import ClassVar, Final
 
 import attrs
 
-from host_stub.spec import OHLCV, CandleEvent, StatusEvent, StatusKind
+from host_stub.spec import OHLCV, CandleEvent, Channel, StatusKind
 from woox_datasource import wire
-from woox_datasource.rest.budget import Priority, set_priority
-from woox_datasource.stream.candles import (
+from woox_datasource.channels.candle_history import HistorySource, fill_priority
+from woox_datasource.channels.candle_stream import CandleStream
+from woox_datasource.channels.candle_tracker import (
     DUPLICATE,
     FILL,
     FINAL,
@@ -27,15 +37,12 @@ from woox_datasource.stream.candles import (
     CandleTracker,
     Fill,
 )
-from woox_datasource.stream.history import fill_priority
-from woox_datasource.stream.stats import LogLimiter, StreamStats, log
+from woox_datasource.rest.budget import Priority, set_priority
+from woox_datasource.stream.connection import Connection
+from woox_datasource.stream.feed import Feed, FeedHost
+from woox_datasource.stream.handover import Handover
+from woox_datasource.stream.stats import log
 from woox_datasource.timeframes import Timeframe
-
-if TYPE_CHECKING:
-    from woox_datasource.stream.history import HistorySource
-    from woox_datasource.stream.live import LiveStream
-    from woox_datasource.stream.slot import Slot
-
 
 assert tuple(a.name for a in attrs.fields(CandleEvent)) == ("candle", "final")
 assert all(a.validator is None for a in attrs.fields(CandleEvent))
@@ -73,14 +80,19 @@ def hold_push(held: list[wire.KlinePush], push: wire.KlinePush) -> int:
     return PROVISIONAL
 
 
+_decode_kline: Final = wire.decode_kline
+
 FILL_PATIENCE_S = 0.5
 """A gap fill not done by then, because it waits for the REST budget, is announced (stale)."""
 
+HISTORY: Final = "candles.history"
+"""The session's :class:`HistorySource` (a FeedHost service)."""
 
-def seen_upto(topic: Topic) -> int | None:
-    """Open time up to which the topic has been fed (candles before it are final or being
+
+def seen_upto(feed: CandleFeed) -> int | None:
+    """Open time up to which the feed has been fed (candles before it are final or being
     filled; a push for it was seen); None before any push."""
-    tracker = topic.tracker
+    tracker = feed.tracker
     marks = [tracker.next_open]
     if tracker.live is not None:
         marks.append(tracker.live.open_time)
@@ -89,43 +101,46 @@ def seen_upto(topic: Topic) -> int | None:
     return max((m for m in marks if m is not None), default=None)
 
 
-class TopicHost(Protocol):
-    stats: StreamStats
-    limiter: LogLimiter
-    history: HistorySource
-
-    def forget(self, topic: Topic) -> None: ...
-
-
-class Topic:
+class CandleFeed(Feed[CandleStream]):
     """Finality, gap filling and fan-out for one kline topic of one session."""
 
-    def __init__(self, host: TopicHost, name: str, symbol: str, tf: Timeframe) -> None:
-        self._host = host
-        self.name = name
-        self.symbol = symbol
+    channel: ClassVar[Channel] = Channel.CANDLES
+
+    def __init__(self, host: FeedHost, name: str, symbol: str, tf: Timeframe) -> None:
+        super().__init__(host, name, symbol)
         self.tf = tf
-        self.streams: list[LiveStream] = []
+        self.interval = tf.interval
         self.tracker = CandleTracker()
-        self.slot: Slot | None = None
-        self.subscribed = False
-        self.closed = False
         self._held: list[wire.KlinePush] | None = None
+        """Pushes held while a fill is pending."""
         self._fill_task: asyncio.Task[None] | None = None
         self._frontier_waiters: list[asyncio.Future[None]] = []
-
-    @property
-    def host(self) -> TopicHost:
-        return self._host
+        self._handover: Handover | None = None
+        self._moved = False
+        """In a rotation: the new connection is the one fed now."""
+        self._from_new: list[wire.KlinePush] | None = None
+        """In a rotation: the new connection's pushes held until the old one caught up."""
 
     @property
     def history(self) -> HistorySource:
-        return self._host.history
+        host = self.host
+        return host.service(HISTORY, lambda: HistorySource(host.rest, host.options, host.rng))
 
     # -- pushes -------------------------------------------------------------------------------
 
-    def on_push(self, push: wire.KlinePush) -> None:
-        """Feed one push to the tracker and deliver the outcome (the hot path)."""
+    def on_push(self, push: wire.Push, source: Connection) -> None:
+        """Decode one push, feed it to the tracker and deliver the outcome (the hot path)."""
+        try:
+            kline = _decode_kline(push)
+        except wire.MalformedFrame as exc:
+            self.malformed(exc)
+            return
+        if self._handover is None:
+            self._apply(kline)
+        else:
+            self._rotating(kline, source, self._handover)
+
+    def _apply(self, push: wire.KlinePush) -> None:
         if self._held is not None:
             self._hold(push)
             return
@@ -141,18 +156,16 @@ class Topic:
         elif code == FILL:
             self._held = [push]
             if self._fill_task is None:
-                self._fill_task = asyncio.get_running_loop().create_task(
-                    self._fill(), name=f"woox-stream-fill-{self.name}"
-                )
+                self._fill_task = self.spawn(self._fill(), "fill")
         elif code == DUPLICATE:
-            self._host.stats.duplicates += 1
+            self.host.stats.duplicates += 1
         elif code == LATE:
-            self._host.stats.late_updates += 1
-            self._host.limiter.warning(
+            self.host.stats.late_updates += 1
+            self.host.limiter.warning(
                 "late", "%s: update after the candle was final, ignored: %s", self.name, push
             )
         else:
-            self._host.stats.stale += 1
+            self.host.stats.stale += 1
         if self._frontier_waiters:
             self._wake_frontier()
 
@@ -161,9 +174,9 @@ class Topic:
         assert self._held is not None
         outcome = hold_push(self._held, push)
         if outcome == DUPLICATE:
-            self._host.stats.duplicates += 1
+            self.host.stats.duplicates += 1
         elif outcome == STALE:
-            self._host.stats.stale += 1
+            self.host.stats.stale += 1
 
     async def _fill(self) -> None:
         try:
@@ -177,7 +190,7 @@ class Topic:
 
     async def _fill_held(self) -> None:
         tracker = self.tracker
-        history = self._host.history
+        history = self.history
         while True:
             fill = tracker.pending
             assert fill is not None
@@ -190,7 +203,7 @@ class Topic:
             finally:
                 timer.cancel()
             result = tracker.apply_fill(rows)
-            stats = self._host.stats
+            stats = self.host.stats
             stats.fills += 1
             stats.gap_candles += len(result.finals)
             stats.gaps_unfillable += len(result.holes)
@@ -206,14 +219,14 @@ class Topic:
                     why = "missed live and not in history"
                 reason = f"{why}" + (f" ({error})" if error else "")
                 log.warning("%s: candles [%d, %d) unfillable: %s", self.name, start, end, reason)
-                self._status(StatusKind.GAP_UNFILLABLE, reason=reason, start=start, end=end)
+                self.status(StatusKind.GAP_UNFILLABLE, reason=reason, start=start, end=end)
             count = sum(1 for c in result.finals if c.open_time >= gap_start)
             if count:
-                self._status(StatusKind.GAP_FILLED, start=gap_start, end=fill.end, count=count)
+                self.status(StatusKind.GAP_FILLED, start=gap_start, end=fill.end, count=count)
             held, self._held = self._held, None
             assert held is not None
             for index, push in enumerate(held):
-                self.on_push(push)
+                self._apply(push)
                 if self._held is not None:  # that push needs another fill first
                     self._held.extend(held[index + 1 :])
                     break
@@ -224,12 +237,17 @@ class Topic:
         """The fill is still not done: if it waits for the REST budget, say so and for how
         long (after a reconnect across a candle boundary, every topic of the venue needs one
         read, at 10 per second)."""
-        queued = self._host.history.queue_position(priority)
+        queued = self.history.queue_position(priority)
         if queued is not None:
             reason = f"gap fill queued for REST behind {queued[0]} request(s), {queued[1]}"
-            self._status(StatusKind.STALE, reason=reason, start=fill.start, end=fill.end)
+            self.status(StatusKind.STALE, reason=reason, start=fill.start, end=fill.end)
 
     # -- frontier (for streams catching up from history) ----------------------------------------
+
+    @property
+    def frontier(self) -> int | None:
+        """The open time of the next candle this feed will finalize (None before a push)."""
+        return self.tracker.frontier
 
     async def wait_frontier(self) -> int:
         """The open time of the next candle this topic will finalize (waits for a first push)."""
@@ -251,51 +269,78 @@ class Topic:
             if not waiter.done():
                 waiter.set_result(None)
 
+    # -- rotation -----------------------------------------------------------------------------
+
+    def begin_handover(self, handover: Handover) -> None:
+        self.subscribed = False
+        self.status(StatusKind.RECONNECTING, reason=handover.reason)
+        self._handover = handover
+        self._moved = False
+        self._from_new = None
+
+    def _rotating(self, push: wire.KlinePush, source: Connection, handover: Handover) -> None:
+        """A push during a rotation (see the module docstring)."""
+        if source is handover.old:
+            if self._moved:
+                self.host.stats.duplicates += 1  # the new connection carries the topic now
+                return
+            self._apply(push)
+            if self._from_new:
+                self._check_caught_up()
+        elif self._moved:
+            self._apply(push)
+        else:
+            held = self._from_new
+            if held is None:
+                self._from_new = [push]
+            else:
+                outcome = hold_push(held, push)
+                if outcome == DUPLICATE:
+                    self.host.stats.duplicates += 1
+                elif outcome == STALE:
+                    self.host.stats.stale += 1
+            self._check_caught_up()
+
+    def _check_caught_up(self) -> None:
+        held = self._from_new
+        assert held
+        fed = seen_upto(self)
+        if fed is not None and fed >= held[0].candle.open_time:
+            self._move()
+
+    def _move(self) -> None:
+        """Listen to the new connection only, from the pushes it held on."""
+        self._moved = True
+        held, self._from_new = self._from_new, None
+        if self._handover is not None:
+            self._handover.release(self.name)
+        for push in held or ():
+            self._apply(push)
+
+    def end_handover(self, handover: Handover, completed: bool) -> None:
+        if handover is not self._handover:
+            return
+        if completed:
+            if not self._moved:
+                self._move()  # the overlap ran out, or the old connection is gone
+        else:
+            self._from_new = None  # the new connection is dropped with what it sent
+            super().end_handover(handover, completed)
+        self._handover = None
+        self._moved = False
+
     # -- lifecycle ----------------------------------------------------------------------------
 
-    def _status(self, kind: StatusKind, **fields: object) -> None:
-        event = StatusEvent(kind, self.symbol, self.tf.interval, **fields)  # type: ignore[arg-type]
-        for stream in self.streams:
-            stream.offer_status(event)
-
-    def status_for_new_stream(self) -> StatusEvent | None:
-        if not self.subscribed:
-            return None
-        return StatusEvent(StatusKind.CONNECTED, self.symbol, self.tf.interval)
-
-    def on_subscribed(self) -> None:
-        self.subscribed = True
-        self._status(StatusKind.CONNECTED)
-
-    def on_reconnecting(self, reason: str) -> None:
-        self.subscribed = False
-        self._status(StatusKind.RECONNECTING, reason=reason)
-
-    def on_stale(self, reason: str) -> None:
-        """Not live, and not about to be: ``reason`` says why and until when."""
-        self._status(StatusKind.STALE, reason=reason)
-
-    def fail(self, exc: Exception) -> None:
-        """End every stream of this topic with ``exc`` (unknown symbol, refusal, lost session)."""
-        self.closed = True
-        self._cancel_fill()
-        self._host.forget(self)
-        streams, self.streams = self.streams, []
-        for stream in streams:
-            stream.fail(exc)
-
-    def _cancel_fill(self) -> None:
-        task, self._fill_task = self._fill_task, None
-        if task is not None:
-            task.cancel()
+    def _cancel_waiters(self) -> None:
+        self._fill_task = None
         for waiter in self._frontier_waiters:
             waiter.cancel()
         self._frontier_waiters.clear()
 
+    def fail(self, error: Exception) -> None:
+        self._cancel_waiters()
+        super().fail(error)
+
     def shutdown(self) -> list[asyncio.Task[None]]:
-        """Stop filling (no stream is left): the fill task is cancelled and returned (to be
-        awaited), if there was one."""
-        self.closed = True
-        task = self._fill_task
-        self._cancel_fill()
-        return [task] if task is not None else []
+        self._cancel_waiters()
+        return super().shutdown()

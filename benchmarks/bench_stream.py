@@ -128,9 +128,16 @@ class Child:
 
     @classmethod
     async def start(cls, speed: float, rate_limit: int = 0) -> Child:
+        return await cls.spawn(
+            "benchmarks.bench_stream", "--speed", str(speed), "--rate-limit", str(rate_limit)
+        )
+
+    @classmethod
+    async def spawn(cls, module: str, *args: str) -> Child:
+        """Run ``python -m module --serve *args``, which prints ``READY ws_url rest_url`` and
+        then answers one ``DONE ...`` line per command line."""
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "benchmarks.bench_stream", "--serve",
-            "--speed", str(speed), "--rate-limit", str(rate_limit),
+            sys.executable, "-m", module, "--serve", *args,
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
         )  # fmt: skip
         assert proc.stdout is not None

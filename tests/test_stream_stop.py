@@ -14,6 +14,8 @@ timeouts), so a stop that waits for any of them fails here.
 from __future__ import annotations
 
 import asyncio
+import signal
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -33,6 +35,7 @@ from _stream_sim import (
 )
 
 from host_stub.spec import StatusKind, StreamConfig, StreamEvent
+from woox_datasource.simulator import WooXSimulator
 from woox_datasource.stream import LiveStream
 
 BTC = "SPOT_BTC_USDT"
@@ -244,3 +247,47 @@ async def test_stopping_one_of_two_streams_on_a_connection_does_not_wait_for_the
         await wait_until(lambda: received(h, "UN_SUBSCRIBE") == 1)  # sent, never answered
         assert list(h.manager.streams) == [keep.id]
         assert h.sim.active_connections == 1
+
+
+async def test_ctrl_c_on_woox_host_stream_while_backing_off_exits_at_once() -> None:
+    """The real thing: ``woox-host stream`` in its own process, live, then the exchange drops
+    it and refuses; SIGINT while the stream backs off ends the process within a second
+    (it used to wait for ack and close timeouts, up to 11 s)."""
+    async with WooXSimulator(speed=60.0) as sim:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "host_stub", "stream", BTC, "1m",
+            "--simulator", sim.rest_url, "--format", "jsonl",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        assert proc.stdout is not None and proc.stderr is not None
+        err = bytearray()
+
+        async def drain(pipe: asyncio.StreamReader, into: bytearray | None) -> None:
+            while chunk := await pipe.read(65536):
+                if into is not None:
+                    into += chunk
+
+        try:
+            async with asyncio.timeout(30):
+                assert await proc.stdout.readline()  # a candle: the stream is live
+            drains = [
+                asyncio.create_task(drain(proc.stdout, None)),
+                asyncio.create_task(drain(proc.stderr, err)),
+            ]
+            sim.refuse_connections(60)
+            await sim.drop_connections()
+            await wait_until(lambda: sim.connections_refused >= 2)  # now backing off
+            started = time.monotonic()
+            proc.send_signal(signal.SIGINT)
+            async with asyncio.timeout(10):
+                await proc.wait()
+            took = time.monotonic() - started
+            await asyncio.gather(*drains)
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+        assert took < STOP_WITHIN_S, (took, err.decode()[-500:])
+        assert proc.returncode == 130, err.decode()[-500:]
+        assert b"Traceback" not in err
+        assert sim.active_connections == 0

@@ -59,7 +59,11 @@ class StreamOptions:
     acks, and a connection that dies before it was healthy (subscribed and acknowledged). The
     loss of a healthy connection is retried at once, however recent the previous loss; the
     connection budget is what guards the exchange's limit."""
-    backoff_max_s: float = attrs.field(default=30.0, validator=_positive)
+    backoff_max_s: float = attrs.field(default=10.0, validator=_positive)
+    """The longest wait between probes of an exchange that refuses, so the longest a stream may
+    stay dark after the exchange accepts again (plus its gap fill). 10 s is at most 30 probes
+    per 5 minutes, a third of WOO X's connection budget, and the budget's reserve bounds them
+    anyway (see ``stream/gate.py``)."""
     max_new_connections: int = attrs.field(default=100, validator=_positive)
     """New connections (attempts, refused ones included) allowed per ``connection_window_s``:
     WOO X's limit per IP. One connection per slot is kept in reserve: failing attempts never

@@ -86,14 +86,10 @@ class Gate:
         self._in_flight = 0
         self._window = 1
         self._failures = 0
+        """Consecutive failed rounds of attempts (0: the exchange accepts, as far as known)."""
         self._epoch = 0
         self._retry_at = -math.inf
         self._last_failure = ""
-
-    @property
-    def failures(self) -> int:
-        """Consecutive failed attempts (0: the exchange accepts connections, as far as known)."""
-        return self._failures
 
     # -- asking -------------------------------------------------------------------------------
 

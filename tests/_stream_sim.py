@@ -219,6 +219,10 @@ def assert_exact(sim: WooXSimulator, got: list[OHLCV], sim_type: str) -> None:
                              f"{dup} duplicated, first differences {wrong}")  # fmt: skip
 
 
+def is_candle(event: StreamEvent) -> bool:
+    return isinstance(event, CandleEvent)
+
+
 class Recorder:
     """Every event of a stream with the monotonic time it reached the consumer."""
 
@@ -235,16 +239,19 @@ class Recorder:
     def events(self) -> list[StreamEvent]:
         return [e for _, e in self.log]
 
-    def live_again_after(self, moment: float) -> float | None:
-        """When the stream was live again after ``moment``: its first candle after the first
-        ``connected`` that follows a ``reconnecting``. Pushes are held while a gap is filled,
-        and a fill delivers its finals and releases the held pushes in one step, so this is
-        "gap-filled and live"."""
+    def live_again_after(
+        self, moment: float, data: Callable[[StreamEvent], bool] = is_candle
+    ) -> float | None:
+        """When the stream was live again after ``moment``: its first data event (a candle,
+        unless ``data`` says otherwise) after the first ``connected`` that follows a
+        ``reconnecting``. Pushes are held while a gap is filled, and a fill delivers its finals
+        and releases the held pushes in one step, so for candles this is "gap-filled and
+        live"."""
         stage = 0
         for at, event in self.log:
             if at < moment:
                 continue
-            if isinstance(event, CandleEvent):
+            if data(event):
                 if stage == 2:
                     return at
             elif not isinstance(event, StatusEvent):

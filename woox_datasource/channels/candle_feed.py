@@ -19,7 +19,7 @@ doubled.
 from __future__ import annotations
 
 import asyncio
-from typing import ClassVar, Final
+from typing import Final
 
 import attrs
 
@@ -104,7 +104,7 @@ def seen_upto(feed: CandleFeed) -> int | None:
 class CandleFeed(Feed[CandleStream]):
     """Finality, gap filling and fan-out for one kline topic of one session."""
 
-    channel: ClassVar[Channel] = Channel.CANDLES
+    channel = Channel.CANDLES
 
     def __init__(self, host: FeedHost, name: str, symbol: str, tf: Timeframe) -> None:
         super().__init__(host, name, symbol)

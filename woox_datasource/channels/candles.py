@@ -7,8 +7,6 @@ side: conflation, backfill and catch-up) and :mod:`.candle_history` (REST reads 
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 from host_stub.spec import Channel, StreamConfig
 from woox_datasource import wire
 from woox_datasource.channels.candle_feed import CandleFeed
@@ -25,7 +23,7 @@ def _timeframe(config: StreamConfig) -> Timeframe:
 
 
 class CandleChannel(ChannelSpec):
-    channel: ClassVar[Channel] = Channel.CANDLES
+    channel = Channel.CANDLES
 
     def topic(self, symbol: str, config: StreamConfig) -> str:
         return wire.kline_topic(symbol, _timeframe(config).ws_type or "")

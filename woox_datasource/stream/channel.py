@@ -11,7 +11,7 @@ and one line in ``woox_datasource/channels/registry.py``.
 from __future__ import annotations
 
 import abc
-from typing import Any, ClassVar
+from typing import Any
 
 from host_stub.spec import Channel, StreamConfig
 from woox_datasource.stream.feed import Feed, FeedHost
@@ -21,7 +21,8 @@ from woox_datasource.stream.live import LiveStream, StreamEnv
 class ChannelSpec(abc.ABC):
     """One channel's answers to the stream manager (stateless; one instance per channel)."""
 
-    channel: ClassVar[Channel]
+    channel: Channel
+    """The channel served (a class attribute, or set per instance)."""
 
     @abc.abstractmethod
     def topic(self, symbol: str, config: StreamConfig) -> str:

@@ -242,6 +242,9 @@ class Connection:
             future = self._pending.get(frame.id)
             if future is not None and not future.done():
                 future.set_result(frame)
+                # Let the ack be handled before the pushes that followed it in the same read
+                # (a feed hears "subscribed" before the first push of its subscription).
+                await asyncio.sleep(0)
                 return
             self._stats.unexpected_reply += 1
             self._limiter.warning("reply", "%s: unexpected reply ignored: %s", self.name, frame)

@@ -32,7 +32,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Callable, Coroutine
-from typing import Any, ClassVar, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from host_stub.spec import Channel, StatusEvent, StatusKind
 from woox_datasource import wire
@@ -87,7 +87,8 @@ S = TypeVar("S", bound=Consumer)
 class Feed(Generic[S]):
     """One topic of one session and its streams (see the module docstring)."""
 
-    channel: ClassVar[Channel]
+    channel: Channel
+    """The channel this feed serves (a class attribute, or set per instance)."""
     interval: int | None = None
     """The candle interval (candles only): the ``interval`` of this feed's status events."""
 

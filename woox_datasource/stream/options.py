@@ -88,6 +88,10 @@ class StreamOptions:
     fill_lag_retries: int = attrs.field(default=3, validator=attrs.validators.ge(0))
     """Extra reads when history lacks the newest closed candles (REST may lag the socket)."""
     fill_lag_delay_s: float = attrs.field(default=0.5, validator=_positive)
+    stale_after_s: float = attrs.field(default=15.0, validator=_positive)
+    """A latest-value channel with a forced cadence (open interest: WOO X pushes it at least
+    every 10 s) that hears no push for this long while its connection is alive is reported
+    ``stale`` (the cadence plus a margin for the network)."""
     derive_3d: bool = False
     """Fill gaps of the live-only ``3d`` timeframe with the aggregate of three ``1d`` history
     candles instead of reporting them unfillable. Off by default: it assumes the exchange's 3d

@@ -111,6 +111,12 @@ def index_symbol(symbol: str) -> str:
     return "SPOT_" + symbol[5:] if symbol.startswith("PERP_") else symbol
 
 
+def perp_symbol(symbol: str) -> str:
+    """The perpetual of a spot symbol's market: ``SPOT_X_Y`` -> ``PERP_X_Y`` (which may not be
+    listed); a perpetual is itself."""
+    return "PERP_" + symbol[5:] if symbol.startswith("SPOT_") else symbol
+
+
 def index_price_topic(symbol: str) -> str:
     """``indexprice@SPOT_X_Y``, also for ``PERP_X_Y`` (WOO X refuses the PERP_ form)."""
     return f"{INDEX_PRICE}@{index_symbol(symbol)}"

@@ -209,6 +209,41 @@ async def test_market_trades_history_pages_without_splitting_a_millisecond(
     assert any(len(p) < limit for p in pages[:-1])  # a page ended early rather than split a ms
 
 
+async def test_market_trades_history_serves_a_first_millisecond_bigger_than_a_page_whole(
+    session: aiohttp.ClientSession,
+) -> None:
+    async with frozen(NOW) as sim:
+        recent = sim.trades(BTC, NOW - 2 * HOUR, NOW)
+        busy_ms = next(a.time for a, b in itertools.pairwise(recent) if a.time == b.time)
+        busy = [key(t) for t in recent if t.time == busy_ms]
+        status, body = await get_json(
+            session, sim, HISTORY, symbol=BTC, startTime=busy_ms, endTime=NOW, limit=1
+        )
+        assert status == 200, body
+        assert [key(as_trade(r)) for r in body["data"]["rows"]] == busy  # not an empty page
+        status, body = await get_json(
+            session, sim, HISTORY, symbol=BTC, startTime=busy_ms + 1, endTime=NOW, limit=1
+        )
+        after = next(t for t in recent if t.time > busy_ms)
+        assert [key(as_trade(r)) for r in body["data"]["rows"]] == [key(after)]  # paging goes on
+
+
+async def test_market_trades_history_reads_its_page_size_from_limit(
+    session: aiohttp.ClientSession,
+) -> None:
+    async with frozen(NOW) as sim:
+        pages = {}
+        for name in ("limit", "size"):
+            status, body = await get_json(
+                session, sim, HISTORY, symbol=BTC, startTime=NOW - HOUR, endTime=NOW, **{name: 7}
+            )
+            assert status == 200, body
+            pages[name] = body["data"]["rows"]
+    assert 0 < len(pages["limit"]) <= 7
+    assert len(pages["size"]) > 7  # ``size`` is not this simulator's reading: the default page
+    assert pages["size"][: len(pages["limit"])] == pages["limit"]
+
+
 async def test_market_trades_history_keeps_only_its_retention(
     session: aiohttp.ClientSession,
 ) -> None:

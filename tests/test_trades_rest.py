@@ -18,6 +18,7 @@ from woox_datasource import wire
 from woox_datasource.channels.trades_reads import PROBES
 from woox_datasource.channels.trades_sync import Read, ReadKind, TradeSync
 from woox_datasource.simulator import MarketClock, WooXSimulator
+from woox_datasource.simulator.restdata import DEFAULT_HISTORY_PAGE
 
 NOW = 1_764_000_000_000 + 23_456
 SYM = "PERP_BTC_USDT"  # about two trades a second: a 500-row page holds some four minutes
@@ -49,7 +50,7 @@ async def answer(session: aiohttp.ClientSession, sim: WooXSimulator, sync: Trade
     else:
         path = wire.MARKET_TRADES_HISTORY_PATH
         query = wire.market_trades_history_query(SYM, start=read.start, end=read.end,
-                                                 size=read.limit)  # fmt: skip
+                                                 limit=read.limit)  # fmt: skip
     async with session.get(sim.rest_url + path, params=query) as resp:
         body = await resp.read()
         status = resp.status
@@ -57,7 +58,13 @@ async def answer(session: aiohttp.ClientSession, sim: WooXSimulator, sync: Trade
         reply = wire.parse_reply(status, body)
     except DatasourceError as exc:
         return sync.on_read_failed(read, str(exc))
-    return sync.on_read(read, wire.parse_market_trades(reply.data, SYM), reply.timestamp)
+    rows = wire.parse_market_trades(reply.data, SYM)
+    PAGES.setdefault(read.kind, []).append(len(rows))
+    return sync.on_read(read, rows, reply.timestamp)
+
+
+PAGES: dict[ReadKind, list[int]] = {}
+"""Rows per reply, by kind of read (cleared by each test)."""
 
 
 async def outage(session: aiohttp.ClientSession, sim: WooXSimulator, sync: TradeSync,
@@ -100,8 +107,12 @@ async def test_an_outage_longer_than_a_page_is_read_back_exactly(
         tape = truth(sim, NOW - 20 * MINUTE, NOW + 1)
         cut = split_inside_a_millisecond(tape, len(tape) // 4)
         sync = TradeSync(SYM)
+        PAGES.clear()
         events, frontier, reads = await outage(session, sim, sync, tape, cut)
     check_delivery(events, tape, Facts(tape[0].time))
+    # the page size got through (the simulator's default page is 100 rows): wire and simulator
+    # agree on its name
+    assert max(PAGES[ReadKind.RANGE]) > DEFAULT_HISTORY_PAGE
     assert sum(t.time >= frontier for t in tape) > sync.page_limit  # more than one page holds
     assert not gaps_of(events)
     filled = [e for e in events if isinstance(e, StatusEvent) and e.kind is StatusKind.GAP_FILLED]

@@ -71,6 +71,9 @@ def test_market_trades() -> None:
         "symbol": "SPOT_BTC_USDT", "limit": "500"}  # fmt: skip
     assert wire.market_trades_history_query("X", start=1, end=2) == {
         "symbol": "X", "startTime": "1", "endTime": "2"}  # fmt: skip
+    # the page size's name is UNCERTAIN: both readings get it
+    assert wire.market_trades_history_query("X", start=1, end=2, limit=500) == {
+        "symbol": "X", "startTime": "1", "endTime": "2", "limit": "500", "size": "500"}  # fmt: skip
 
 
 @pytest.mark.parametrize(

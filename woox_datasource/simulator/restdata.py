@@ -8,9 +8,12 @@ What WOO X leaves UNCERTAIN is the simulator's stated assumption:
 * ``marketTradesHistory?symbol&startTime&endTime&limit``: trades with
   ``startTime <= time < endTime`` (default: the last hour), oldest first, at most ``limit``
   (default 100, at most 500) and never splitting a millisecond (a page ends before a millisecond
-  whose trades do not all fit, so the next page starts at the last row's time + 1). Only the last
-  ``trade_history_ms`` (default 24 h) are kept: a ``startTime`` before that is HTTP 400 ``-1005``
-  naming the earliest time served.
+  whose trades do not all fit, so the next page starts at the last row's time + 1; a first
+  millisecond with more trades than a page holds comes whole, over the limit, so that paging
+  always moves on). The page size is read from ``limit``, the name ``marketTrades`` uses (WOO X
+  leaves this endpoint's parameter names UNCERTAIN; any other parameter, ``size`` included, is
+  ignored). Only the last ``trade_history_ms`` (default 24 h) are kept: a ``startTime`` before
+  that is HTTP 400 ``-1005`` naming the earliest time served.
 * ``orderbook?symbol&maxLevel&rpi``: the top ``maxLevel`` (default 100) levels per side of the
   plain or (``rpi=true``) RPI book, as of the last 200 ms instant (``lag_book_snapshots`` makes it
   older); ``timestamp`` is that view's last change, the ``ts`` of the last delta the matching
@@ -146,7 +149,9 @@ class DataApi:
         found = tape.between(start, end) if end > start else []
         if len(found) > page:
             cut = found[page].time  # the first millisecond left out: leave it out whole
-            found = [t for t in found[:page] if t.time < cut]
+            whole = [t for t in found[:page] if t.time < cut]
+            # ... unless it is the page's first: then it comes whole, over the limit
+            found = whole or [t for t in found if t.time == cut]
         return _rows([tape.rest_row(t) for t in found], now)
 
     # ---------------------------------------------------------------- book

@@ -91,13 +91,18 @@ def market_trades_query(symbol: str, *, limit: int) -> dict[str, str]:
 
 
 def market_trades_history_query(
-    symbol: str, *, start: int | None = None, end: int | None = None, page: int | None = None,
-    size: int | None = None,
-) -> dict[str, str]:  # fmt: skip
-    """``/v3/public/marketTradesHistory``: its parameters are UNCERTAIN (the docs page was cut
-    off); ``startTime``/``endTime``/``page``/``size`` follow WOO X's other v3 history endpoints."""
+    symbol: str, *, start: int | None = None, end: int | None = None, limit: int | None = None
+) -> dict[str, str]:
+    """``/v3/public/marketTradesHistory``: the trades with ``start <= time < end``, oldest first.
+    Its parameters are UNCERTAIN (the docs page was cut off): ``startTime``/``endTime`` follow
+    WOO X's other v3 history endpoints. The page size may be called ``limit`` (as on
+    ``marketTrades``, the endpoint for the same rows) or ``size`` (as on WOO X's paged history
+    endpoints); both readings get it, under both names (a server reads the one it knows, and
+    ignores the other)."""
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be >= 1, got {limit}")
     query = {"symbol": symbol}
-    for key, value in (("startTime", start), ("endTime", end), ("page", page), ("size", size)):
+    for key, value in (("startTime", start), ("endTime", end), ("limit", limit), ("size", limit)):
         if value is not None:
             query[key] = str(value)
     return query

@@ -281,8 +281,12 @@ class Channel(enum.StrEnum):
 
 
 BOOK_DEPTHS: Final = (50, 200, 500)
-"""The book depths a :class:`StreamConfig` may ask for (levels per side)."""
+"""The depths of the incremental book a :class:`StreamConfig` may ask for (levels per side)."""
 DEFAULT_BOOK_DEPTH: Final = 50
+BOOK_TOP_DEPTH: Final = 10
+"""``depth=10`` (with ``rpi=True``) asks for the exchange's pushed top-10 book instead: every
+event a snapshot of 10 levels per side (WOO X's ``orderbook10``, which appears to include RPI
+orders)."""
 
 # Which channels take which option; everything else refuses it (see StreamConfig).
 _TAKES: Final[Mapping[str, frozenset[Channel]]] = {
@@ -311,7 +315,7 @@ class StreamConfig:
 
     * ``interval`` (seconds): required for ``candles``, refused elsewhere.
     * ``depth``: ``book`` only; one of :data:`BOOK_DEPTHS`, default 50 (filled in, so a book
-      config always carries its depth).
+      config always carries its depth), or :data:`BOOK_TOP_DEPTH` for the pushed top-10 book.
     * ``rpi``: ``book`` and ``bbo`` only; the book including Retail Price Improvement orders, a
       different book that is never mixed with the plain one.
     * ``backfill_from`` (ms): ``candles`` and ``trades``; means what a history ``start`` means:
@@ -353,11 +357,12 @@ class StreamConfig:
         if channel is Channel.BOOK:
             if self.depth is None:
                 object.__setattr__(self, "depth", DEFAULT_BOOK_DEPTH)
-            elif type(self.depth) is not int or self.depth not in BOOK_DEPTHS:
+            elif type(self.depth) is not int or self.depth not in (*BOOK_DEPTHS, BOOK_TOP_DEPTH):
                 raise InvalidRequest(
                     f"depth={self.depth!r} is not a book depth: the book channel accepts "
                     f"{', '.join(map(str, BOOK_DEPTHS))} levels per side "
-                    f"(default {DEFAULT_BOOK_DEPTH})"
+                    f"(default {DEFAULT_BOOK_DEPTH}), or {BOOK_TOP_DEPTH} with rpi=True for the "
+                    "pushed top-10 book"
                 )
         for name in ("rpi", "finals_only"):
             if type(getattr(self, name)) is not bool:

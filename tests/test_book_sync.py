@@ -46,7 +46,7 @@ def kinds(events: Sequence[object]) -> list[str]:
 def started(**options: object) -> BookSync:
     sync = BookSync(SYM, 50, options=BookSyncOptions(**options))  # type: ignore[arg-type]
     sync.on_subscribed()
-    assert sync.take_fetch() == FetchSnapshot(0.0, "subscribed: seeding the book")
+    assert sync.take_fetch() == FetchSnapshot(0.25, "subscribed: seeding the book")
     assert sync.take_fetch() is None
     return sync
 

@@ -1,4 +1,4 @@
-"""What a slow consumer of one book has not taken yet, merged: bounded, and no change lost.
+"""The book events a slow consumer has not taken yet, as one: bounded, and no change lost.
 
 A consumer that falls behind a busy book must not make memory grow, and must not miss a change
 either: dropping a delta would leave its book wrong for good. :class:`BookMerge` keeps, per
@@ -10,15 +10,13 @@ should be (``current``). Whatever piled up in between is handed out as **one** b
   consumer's book is replaced, as the resync replaced ours);
 * otherwise one delta: every price whose size differs between ``base`` and ``current`` with its
   newest size (0 for a price gone, including one a better level pushed out of the ``depth``
-  window meanwhile). That is the union of the waiting changes, newest size per price, minus
-  changes that undid themselves; applying it with :class:`~host_stub.spec.OrderBook` gives
-  exactly what applying every waiting event would have given.
+  window meanwhile, which a plain union of the deltas would leave behind). That is the union of
+  the waiting changes, newest size per price, minus changes that undid themselves; applying it
+  with :class:`~host_stub.spec.OrderBook` gives exactly what applying every waiting event would
+  have given.
 
-Status events keep their order around the book event, except that a newer status of a kind
-replaces a waiting one of that kind (``resynced`` also replaces a waiting ``stale``: the book is
-live again), and a waiting delta merges forward into later book events. So however long the
-consumer stalls, at most one book event and one status per kind wait: two books of ``depth``
-levels per side, whatever the run time.
+Memory: two books of ``depth`` levels per side, however long the consumer stalls. Where the
+merged event waits among status events is the stream's business (``book_stream``).
 """
 
 from __future__ import annotations
@@ -26,7 +24,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Final
 
-from host_stub.spec import BookEvent, Level, OrderBook, StatusEvent, StatusKind
+from host_stub.spec import BookEvent, Level, OrderBook
 
 _ZERO: Final = Decimal(0)
 
@@ -45,9 +43,10 @@ def _changes(old: tuple[Level, ...], new: tuple[Level, ...]) -> tuple[Level, ...
 
 
 class BookMerge:
-    """The waiting events of one consumer of one book stream (see the module docstring)."""
+    """The book events one consumer of one book stream has not taken (see the module
+    docstring). :meth:`push` each event in order; :meth:`take` when the consumer wants one."""
 
-    __slots__ = ("_base", "_current", "_items", "_merged", "_replaced", "_waiting", "merged")
+    __slots__ = ("_base", "_current", "_replaced", "_waiting", "_waiting_count", "merged")
 
     def __init__(self) -> None:
         self._base: OrderBook | None = None
@@ -56,37 +55,25 @@ class BookMerge:
         """The book after every waiting event; built only once two are waiting."""
         self._waiting: BookEvent | None = None
         """The one waiting book event, while it is one."""
-        self._merged = 0
-        """Book events waiting (merged into ``_current`` once there are two)."""
+        self._waiting_count = 0
         self._replaced = False
-        """A snapshot is among the waiting book events."""
-        self._items: list[StatusEvent | None] = []
-        """Waiting events in delivery order; None is the place of the (merged) book event."""
+        """A snapshot is among the waiting events."""
         self.merged = 0
-        """Book events folded into others so far (a measure of how far behind the consumer
-        is)."""
+        """Book events folded into others so far (how far behind the consumer has been)."""
 
-    def __len__(self) -> int:
-        return len(self._items)
+    @property
+    def waiting(self) -> bool:
+        return self._waiting_count > 0
 
-    def push(self, event: BookEvent | StatusEvent) -> None:
-        """Add one event of the stream, in the stream's order."""
-        items = self._items
-        if type(event) is StatusEvent:
-            kind = event.kind
-            superseded = (kind, StatusKind.STALE) if kind is StatusKind.RESYNCED else (kind,)
-            self._items = items = [i for i in items if i is None or i.kind not in superseded]
-            items.append(event)
-            return
-        assert type(event) is BookEvent
-        if self._merged == 0:
+    def push(self, event: BookEvent) -> bool:
+        """Add the stream's next book event; True if it was merged into one already waiting."""
+        if self._waiting_count == 0:
             if self._base is None and not event.snapshot:
                 raise ValueError(f"a {event.symbol} book delta came before any snapshot")
             self._waiting = event
             self._replaced = event.snapshot
-            self._merged = 1
-            items.append(None)
-            return
+            self._waiting_count = 1
+            return False
         current = self._current
         if current is None:
             current = self._current = OrderBook()
@@ -97,34 +84,17 @@ class BookMerge:
             current.apply(waiting)
             self._waiting = None
         current.apply(event)
-        self._merged += 1
+        self._waiting_count += 1
         self.merged += 1
-        if event.snapshot:
-            self._replaced = True
-            items.remove(None)
-            items.append(None)
+        self._replaced = self._replaced or event.snapshot
+        return True
 
-    def take(self) -> list[BookEvent | StatusEvent]:
-        """Everything waiting, merged, in order (empty if nothing waits)."""
-        items = self._items
-        if not items:
-            return []
-        self._items = []
-        book = self._book_event()
-        events: list[BookEvent | StatusEvent] = []
-        for item in items:
-            if item is None:
-                assert book is not None
-                events.append(book)
-            else:
-                events.append(item)
-        return events
-
-    def _book_event(self) -> BookEvent | None:
-        """The one event taking the consumer's book to ``current``; ``base`` follows it."""
-        count, self._merged = self._merged, 0
-        if count == 0:
+    def take(self) -> BookEvent | None:
+        """The one event taking the consumer's book to the newest state (None if none waits);
+        ``base`` follows it."""
+        if self._waiting_count == 0:
             return None
+        self._waiting_count = 0
         waiting = self._waiting
         if waiting is not None:
             self._waiting = None
@@ -133,8 +103,7 @@ class BookMerge:
                 base = self._base = OrderBook()
             base.apply(waiting)
             return waiting
-        current = self._current
-        base = self._base
+        current, base = self._current, self._base
         assert current is not None
         self._base, self._current = current, None
         snapshot = _snapshot(current)

@@ -100,13 +100,18 @@ class BookSyncOptions:
     confirm_delay: float = 1.0
     """Seconds before re-reading a REST book that is newer than the last delta, before calling
     that delta lost (a delta still in flight would have arrived by then)."""
+    seed_delay: float = 0.25
+    """Seconds between the subscription's ack and the first seed: a REST book read at the very
+    moment of subscribing may predate changes the socket will never send (made before it took
+    effect); seeded idle from it, the first delta would then reveal a break and cost a resync."""
     edges: Edges = Edges.AUTO
     check_crossed: bool = True
 
     def __attrs_post_init__(self) -> None:
         if not self.retry_delays or min(self.retry_delays) < 0:
             raise ValueError(f"retry_delays must be non-negative seconds: {self.retry_delays}")
-        if self.stale_after < 1 or self.buffer_limit < 1 or self.confirm_delay < 0:
+        if (self.stale_after < 1 or self.buffer_limit < 1 or self.confirm_delay < 0
+                or self.seed_delay < 0):  # fmt: skip
             raise ValueError(f"invalid book sync options: {self!r}")
 
 
@@ -255,7 +260,7 @@ class BookSync:
         """The topic's ack arrived (again, after a reconnect or rotation): seed, or check a
         synced book against REST since deltas may have been lost while unsubscribed."""
         if self._book is None:
-            self._want(0.0, "subscribed: seeding the book")
+            self._want(self.options.seed_delay, "subscribed: seeding the book")
         else:
             self.request_audit("resubscribed: checking the book against REST")
 
@@ -309,6 +314,14 @@ class BookSync:
         if self._book is not None:
             return self._audit(snapshot)
         return self._seed(snapshot)
+
+    def report_stale(self, reason: str) -> list[StreamEvent]:
+        """The caller knows the unsynced book will not be seeded soon (its REST read waits in
+        the budget's queue): ``stale`` now, once, so the next book is announced as resynced."""
+        if self._book is not None or self._stale:
+            return []
+        self._stale = True
+        return [_status(StatusKind.STALE, self.symbol, reason)]
 
     def on_snapshot_failed(self, reason: str) -> list[StreamEvent]:
         """The pending REST read failed for good (after the REST layer's own retries)."""

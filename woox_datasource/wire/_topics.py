@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from typing import Final
 
-from host_stub.spec import BOOK_DEPTHS, Channel, ChannelInfo, InvalidRequest, MarketKind
+from host_stub.spec import (
+    BOOK_DEPTHS,
+    BOOK_TOP_DEPTH,
+    Channel,
+    ChannelInfo,
+    InvalidRequest,
+    MarketKind,
+)
 
 KLINE: Final = "kline"
 TRADE: Final = "trade"
@@ -49,7 +56,8 @@ CHANNEL_INFOS: Final[dict[Channel, ChannelInfo]] = {
     Channel.TRADES: ChannelInfo(Channel.TRADES, _BOTH, backfill=True),
     Channel.BBO: ChannelInfo(Channel.BBO, _BOTH, rpi=True),
     Channel.TICKER: ChannelInfo(Channel.TICKER, _BOTH),
-    Channel.BOOK: ChannelInfo(Channel.BOOK, _BOTH, depths=BOOK_DEPTHS, rpi=True),
+    # depth 10 is orderbook10 (pushed top-10 snapshots, RPI orders included: rpi=True only)
+    Channel.BOOK: ChannelInfo(Channel.BOOK, _BOTH, depths=(*BOOK_DEPTHS, BOOK_TOP_DEPTH), rpi=True),
     Channel.MARK_PRICE: ChannelInfo(Channel.MARK_PRICE, _PERP),
     # WOO X publishes the index of PERP_X_Y under SPOT_X_Y: asked with either, mapped.
     Channel.INDEX_PRICE: ChannelInfo(Channel.INDEX_PRICE, _BOTH),

@@ -164,6 +164,24 @@ async def test_drops_silences_refusals_and_rest_failures_keep_the_book_exact() -
         await watch.aclose()
 
 
+async def test_rotations_cost_no_resync() -> None:
+    """Make-before-break: both sockets carry the topic for a moment; the book never breaks (the
+    new socket's deltas wait for the old one to catch up) and stays exact."""
+    symbol, depth = "PERP_BTC_USDT", 50
+    async with running(
+        {**REAL_TIME, "max_connection_life_s": 2.0}, max_connection_life_s=0.8,
+        rotation_overlap_s=0.5,
+    ) as h:  # fmt: skip
+        watch = BookWatch(h.sim, await h.manager.start(h.session, book(symbol, depth)), symbol,
+                          depth)  # fmt: skip
+        await watch.until(lambda w: h.manager.stats.rotations >= 3 and bool(w.books()))
+        await watch.until(deltas_after(3, len(watch.events)))
+        assert h.manager.stats.connections_lost == 0
+        assert watch.statuses(StatusKind.RESYNCED) == [], watch.summary()
+        assert watch.problems == [], watch.summary()
+        await watch.aclose()
+
+
 async def test_a_slow_consumer_gets_merged_events_and_memory_stays_bounded() -> None:
     symbol, depth = "PERP_BTC_USDT", 50
     async with running(REAL_TIME) as h:

@@ -10,8 +10,6 @@ asked for as the RPI book it is and never mixed with the plain one. Consumers ap
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 from host_stub.spec import BOOK_TOP_DEPTH, Channel, InvalidRequest, StreamConfig
 from woox_datasource import wire
 from woox_datasource.channels.book_feed import BookFeed, TopBookFeed
@@ -28,7 +26,7 @@ def _depth(config: StreamConfig) -> int:
 
 
 class BookChannel(ChannelSpec):
-    channel: ClassVar[Channel] = Channel.BOOK
+    channel = Channel.BOOK
 
     def __init__(self, options: BookSyncOptions | None = None) -> None:
         self.options = options or BookSyncOptions()

@@ -20,7 +20,7 @@ ignored.
 from __future__ import annotations
 
 import asyncio
-from typing import ClassVar, Final
+from typing import Final
 
 from host_stub.spec import BookEvent, Channel, DatasourceError, StatusKind, StreamEvent
 from woox_datasource import wire
@@ -48,7 +48,7 @@ _decode_top10: Final = wire.decode_book_top10
 class BookFeed(Feed[BookStream]):
     """The exact book of one ``orderbookupdate`` topic (see the module docstring)."""
 
-    channel: ClassVar[Channel] = Channel.BOOK
+    channel = Channel.BOOK
 
     def __init__(self, host: FeedHost, name: str, symbol: str, depth: int, rpi: bool,
                  options: BookSyncOptions) -> None:  # fmt: skip
@@ -240,7 +240,7 @@ class BookFeed(Feed[BookStream]):
 class TopBookFeed(Feed[BookStream]):
     """``orderbook10@SYM``: every push is the whole top-10 book (see the module docstring)."""
 
-    channel: ClassVar[Channel] = Channel.BOOK
+    channel = Channel.BOOK
 
     def __init__(self, host: FeedHost, name: str, symbol: str) -> None:
         super().__init__(host, name, symbol)

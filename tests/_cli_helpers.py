@@ -96,6 +96,36 @@ async def interrupt_when(
     return ran, after
 
 
+async def interrupt_once_said(argv: list[str], said: str, *, within: float = 60.0) -> Ran:
+    """Start ``woox-host argv`` and send SIGINT (Ctrl-C) once a line of its stderr contains
+    ``said``: a run ended by what it reported, not by a delay that a loaded machine can
+    outlast. Fails the test if it ends first or is not done within ``within`` seconds."""
+    began = time.monotonic()
+    process = await asyncio.create_subprocess_exec(
+        *command(*argv), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    assert process.stdout is not None and process.stderr is not None
+    reading = asyncio.create_task(process.stdout.read())
+    err = b""
+    try:
+        async with asyncio.timeout(within):
+            while said.encode() not in err:
+                line = await process.stderr.readline()
+                assert line, f"woox-host ended before saying {said!r}: {_stderr(err)}"
+                err += line
+            process.send_signal(signal.SIGINT)
+            err += await process.stderr.read()
+            out = await reading
+            await process.wait()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        reading.cancel()
+    assert process.returncode is not None
+    return Ran(process.returncode, out.decode(), _stderr(err), time.monotonic() - began)
+
+
 def simulator(sim: WooXSimulator) -> list[str]:
     return ["--simulator", sim.rest_url]
 

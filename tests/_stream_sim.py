@@ -126,10 +126,12 @@ async def running(
     rest_rate: int = 10,
     **options: Any,
 ) -> AsyncIterator[Harness]:
-    """A simulator (fast clock unless told otherwise), a session and a manager (streaming from
-    ``ws_url`` if given, else the simulator; REST budget ``rest_rate`` requests per second); on
-    exit the manager is closed and no stream task may be left."""
-    args = {"speed": 600.0, **(sim_args or {})}
+    """A simulator (fast clock unless told otherwise, or given a ``clock``), a session and a
+    manager (streaming from ``ws_url`` if given, else the simulator; REST budget ``rest_rate``
+    requests per second); on exit the manager is closed and no stream task may be left."""
+    args = dict(sim_args or {})
+    if "clock" not in args:
+        args.setdefault("speed", 600.0)
     async with WooXSimulator(**args) as sim, aiohttp.ClientSession() as session:
         budget = RateBudget(max_requests=rest_rate)
         manager = StreamManager(

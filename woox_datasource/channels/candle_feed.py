@@ -1,11 +1,12 @@
 """The candle channel's feed: one subscribed (symbol, interval) shared by every stream that asked
 for it.
 
-The feed decodes each kline push, turns it into events through its :class:`CandleTracker` and
-fans them out to its streams. When the tracker needs history (a gap, or a candle whose closing
-push was missed) the feed holds further pushes, reads REST once for all its streams, delivers
-the fill and then replays what it held, so events stay in exchange order and no stream sees live
-candles jump ahead of a gap being filled.
+The feed reads each kline push's times (its head: a closing push whole, since a final is
+checked before anyone sees it; see :mod:`.candle_kline`), turns it into events through its
+:class:`CandleTracker` and fans them out to its streams. When the tracker needs history (a gap,
+or a candle whose closing push was missed) the feed holds further pushes, reads REST once for
+all its streams, delivers the fill and then replays what it held, so events stay in exchange
+order and no stream sees live candles jump ahead of a gap being filled.
 
 During a rotation both connections deliver the topic, each in its own order. Feeding both to the
 tracker blindly would let the new connection's first push of candle N+1 arrive before the old
@@ -26,6 +27,7 @@ import attrs
 from host_stub.spec import OHLCV, CandleEvent, Channel, StatusKind
 from woox_datasource import wire
 from woox_datasource.channels.candle_history import HistorySource, fill_priority
+from woox_datasource.channels.candle_kline import Kline, read_kline
 from woox_datasource.channels.candle_stream import CandleStream
 from woox_datasource.channels.candle_tracker import (
     DUPLICATE,
@@ -61,17 +63,17 @@ def candle_event(candle: OHLCV, final: bool) -> CandleEvent:
     return event
 
 
-def hold_push(held: list[wire.KlinePush], push: wire.KlinePush) -> int:
+def hold_push(held: list[Kline], push: Kline) -> int:
     """Append ``push`` to pushes held back (``held`` non-empty, ascending by candle), keeping
     only the newest state of each candle, so holding costs about one push per candle. Returns
     PROVISIONAL if kept, or DUPLICATE / STALE if dropped."""
     last = held[-1]
-    start, last_start = push.candle.open_time, last.candle.open_time
+    start, last_start = push.open_time, last.open_time
     if start > last_start:
         held.append(push)
     elif start < last_start:
         return STALE
-    elif last.ts >= last.candle.close_time:  # the held one closed this candle already
+    elif last.ts >= last.close_time:  # the held one closed this candle already
         return DUPLICATE
     elif push.ts >= last.ts:
         held[-1] = push
@@ -80,7 +82,7 @@ def hold_push(held: list[wire.KlinePush], push: wire.KlinePush) -> int:
     return PROVISIONAL
 
 
-_decode_kline: Final = wire.decode_kline
+_read_kline: Final = read_kline
 
 FILL_PATIENCE_S = 0.5
 """A gap fill not done by then, because it waits for the REST budget, is announced (stale)."""
@@ -110,15 +112,16 @@ class CandleFeed(Feed[CandleStream]):
         super().__init__(host, name, symbol)
         self.tf = tf
         self.interval = tf.interval
+        self._ws_type = tf.ws_type or ""
         self.tracker = CandleTracker()
-        self._held: list[wire.KlinePush] | None = None
+        self._held: list[Kline] | None = None
         """Pushes held while a fill is pending."""
         self._fill_task: asyncio.Task[None] | None = None
         self._frontier_waiters: list[asyncio.Future[None]] = []
         self._handover: Handover | None = None
         self._moved = False
         """In a rotation: the new connection is the one fed now."""
-        self._from_new: list[wire.KlinePush] | None = None
+        self._from_new: list[Kline] | None = None
         """In a rotation: the new connection's pushes held until the old one caught up."""
 
     @property
@@ -129,9 +132,10 @@ class CandleFeed(Feed[CandleStream]):
     # -- pushes -------------------------------------------------------------------------------
 
     def on_push(self, push: wire.Push, source: Connection) -> None:
-        """Decode one push, feed it to the tracker and deliver the outcome (the hot path)."""
+        """Read one push (its head, or all of it if it closes its candle), feed it to the
+        tracker and deliver the outcome (the hot path)."""
         try:
-            kline = _decode_kline(push)
+            kline = _read_kline(push, self.symbol, self._ws_type)
         except wire.MalformedFrame as exc:
             self.malformed(exc)
             return
@@ -140,17 +144,18 @@ class CandleFeed(Feed[CandleStream]):
         else:
             self._rotating(kline, source, self._handover)
 
-    def _apply(self, push: wire.KlinePush) -> None:
+    def _apply(self, push: Kline) -> None:
         if self._held is not None:
             self._hold(push)
             return
-        code = self.tracker.on_push(push.candle, push.ts)
+        candle = push.decoded
+        code = self.tracker.on_push(push if candle is None else candle, push.ts)
         if code == PROVISIONAL:
-            event = candle_event(push.candle, False)
             for stream in self.streams:
-                stream.offer_provisional(event)
+                stream.offer_provisional(push)
         elif code == FINAL:
-            event = candle_event(push.candle, True)
+            assert candle is not None  # (a closing push is decoded whole: see on_push)
+            event = candle_event(candle, True)
             for stream in self.streams:
                 stream.offer_final(event)
         elif code == FILL:
@@ -169,7 +174,7 @@ class CandleFeed(Feed[CandleStream]):
         if self._frontier_waiters:
             self._wake_frontier()
 
-    def _hold(self, push: wire.KlinePush) -> None:
+    def _hold(self, push: Kline) -> None:
         """Keep a push until the fill is done."""
         assert self._held is not None
         outcome = hold_push(self._held, push)
@@ -278,7 +283,7 @@ class CandleFeed(Feed[CandleStream]):
         self._moved = False
         self._from_new = None
 
-    def _rotating(self, push: wire.KlinePush, source: Connection, handover: Handover) -> None:
+    def _rotating(self, push: Kline, source: Connection, handover: Handover) -> None:
         """A push during a rotation (see the module docstring)."""
         if source is handover.old:
             if self._moved:
@@ -305,7 +310,7 @@ class CandleFeed(Feed[CandleStream]):
         held = self._from_new
         assert held
         fed = seen_upto(self)
-        if fed is not None and fed >= held[0].candle.open_time:
+        if fed is not None and fed >= held[0].open_time:
             self._move()
 
     def _move(self) -> None:

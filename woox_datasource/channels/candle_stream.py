@@ -16,12 +16,14 @@ from __future__ import annotations
 
 from typing import Any, Protocol, cast
 
-from host_stub.spec import CandleEvent, StatusEvent, StatusKind, StreamConfig
+from host_stub.spec import CandleEvent, StatusEvent, StatusKind, StreamConfig, StreamEvent
+from woox_datasource import wire
 from woox_datasource.channels.candle_history import (
     HistorySource,
     HistoryUnavailable,
     fill_priority,
 )
+from woox_datasource.channels.candle_kline import Kline
 from woox_datasource.rest.budget import set_priority
 from woox_datasource.stream.feed import Feed
 from woox_datasource.stream.live import LiveStream, StreamEnv
@@ -50,13 +52,16 @@ class CandleQueue(EventQueue):
     """The candle policy on the stream's queue: a provisional update replaces the one still
     waiting for the same candle (keyed by open time), and a final withdraws it, so the consumer
     never sees a provisional after the final of its candle. Finals and statuses count against
-    the capacity; what does not fit is re-read from history (see the module docstring)."""
+    the capacity; what does not fit is re-read from history (see the module docstring). A
+    provisional update is a :class:`CandleEvent` or a :class:`Kline` (turned into one when the
+    consumer takes it)."""
 
     __slots__ = ()
 
-    def push_provisional(self, event: CandleEvent) -> bool:
+    def push_provisional(self, event: CandleEvent | Kline) -> bool:
         """Queue a provisional update, replacing a waiting one of the same candle (then True)."""
-        return self.conflate(event.candle.open_time, event)
+        key = event.open_time if isinstance(event, Kline) else event.candle.open_time
+        return self.conflate(key, event)
 
     def push(self, event: object) -> bool:
         """Queue a final or status event; False (nothing queued) if the queue is full."""
@@ -87,12 +92,24 @@ class CandleStream(LiveStream):
 
     # -- producer side (called by the feed, never blocking) -----------------------------------
 
-    def offer_provisional(self, event: CandleEvent) -> None:
-        if self._finals_only or self._catching_up or event.candle.open_time < self._from:
+    async def __anext__(self) -> StreamEvent:
+        while True:
+            event: object = await super().__anext__()
+            if type(event) is not Kline:
+                return cast(StreamEvent, event)
+            try:
+                return event.provisional()  # (built now: most were superseded before this)
+            except wire.MalformedFrame as exc:
+                self._stats.malformed += 1
+                log.warning("%s: ignored %s", self._id, exc)
+
+    def offer_provisional(self, push: Kline) -> None:
+        start = push.open_time
+        if self._finals_only or self._catching_up or start < self._from:
             return
-        if self._next_open is not None and event.candle.open_time < self._next_open:
+        if self._next_open is not None and start < self._next_open:
             return
-        if self._candles.push_provisional(event):
+        if self._candles.conflate(start, push):
             self._stats.conflated += 1
 
     def offer_final(self, event: CandleEvent) -> None:

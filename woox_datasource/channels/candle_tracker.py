@@ -25,13 +25,16 @@ Rules (woox-api.md §5):
   for the same candle is stale: during a make-before-break rotation two connections deliver the
   same candle, and the slower one must not move it backwards.
 
-The tracker holds O(1) state (the last final and the live candle) whatever the run time.
+The tracker holds O(1) state (the last final and the live candle) whatever the run time. It
+reads only a candle's times, except to tell two states of one candle apart (a repeat, or an
+update after the final), so a candle may be any object with ``open_time``, ``close_time`` and
+value equality: an :class:`OHLCV`, or a push whose values are decoded only when needed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Final
+from typing import Final, Protocol
 
 import attrs
 
@@ -46,6 +49,16 @@ LATE: Final = 5
 """Outcomes of :meth:`CandleTracker.on_push` (plain ints: this runs for every push)."""
 
 
+class Candle(Protocol):
+    """What the tracker reads of a candle (equality aside)."""
+
+    @property
+    def open_time(self) -> int: ...
+
+    @property
+    def close_time(self) -> int: ...
+
+
 @attrs.frozen
 class Fill:
     """Final candles ``[start, end)`` must come from history before the feed can go on.
@@ -55,7 +68,7 @@ class Fill:
 
     start: int
     end: int
-    unconfirmed: OHLCV | None = None
+    unconfirmed: Candle | None = None
 
     @property
     def live_start(self) -> int:
@@ -70,9 +83,11 @@ class FillResult:
     """Sub-ranges history did not supply, in order."""
 
 
-def _same(a: OHLCV, b: OHLCV) -> bool:
-    """``a == b`` for two states of one candle (same symbol, interval and times), comparing
-    first what changes most: cheaper than attrs' tuple-building ``__eq__``."""
+def _same(a: Candle, b: Candle) -> bool:
+    """``a == b`` for two states of one candle (same symbol, interval and times); for two
+    OHLCVs comparing first what changes most: cheaper than attrs' tuple-building ``__eq__``."""
+    if type(a) is not OHLCV or type(b) is not OHLCV:
+        return a == b
     return (
         a.volume == b.volume and a.close == b.close and a.high == b.high and a.low == b.low
         and a.quote_volume == b.quote_volume and a.open == b.open
@@ -85,10 +100,10 @@ class CandleTracker:
     __slots__ = ("last_final", "live", "live_ts", "next_open", "pending")
 
     def __init__(self) -> None:
-        self.last_final: OHLCV | None = None
+        self.last_final: Candle | None = None
         self.next_open: int | None = None
         """Open time of the next final (the last final's ``close_time``); None before one."""
-        self.live: OHLCV | None = None
+        self.live: Candle | None = None
         """The candle in progress (not final yet), as last pushed."""
         self.live_ts = 0
         self.pending: Fill | None = None
@@ -102,7 +117,7 @@ class CandleTracker:
             return self.next_open
         return self.live.open_time if self.live is not None else None
 
-    def on_push(self, candle: OHLCV, ts: int) -> int:
+    def on_push(self, candle: Candle, ts: int) -> int:
         """Apply one push (``ts``: when the exchange sent it) and say what it was.
 
         On :data:`FILL` the push is *not* applied: ``pending`` names the range to fetch; call
@@ -141,7 +156,7 @@ class CandleTracker:
         self.live_ts = ts
         return PROVISIONAL
 
-    def _finalize(self, candle: OHLCV) -> int:
+    def _finalize(self, candle: Candle) -> int:
         self.last_final = candle
         self.next_open = candle.close_time
         self.live = None

@@ -365,6 +365,30 @@ def decode_kline(push: Push, frame: str | bytes | None = None) -> KlinePush:
     return record
 
 
+class KlineHead(msgspec.Struct, frozen=True, gc=False):
+    """What finality and gap tracking need of a kline push: whose candle it is and its span.
+    Read alone it costs about a tenth of the whole push (no ``Decimal`` built, no record), so a
+    stream can leave the candle itself (:func:`decode_kline`) for the pushes somebody will
+    actually receive. Nothing here is checked beyond its types."""
+
+    symbol: str = msgspec.field(name="s")
+    type: str = msgspec.field(name="t")
+    open_time: int = msgspec.field(name="st")
+    close_time: int = msgspec.field(name="et")
+
+
+_KLINE_HEAD: Final = msgspec.json.Decoder(KlineHead)
+
+
+def decode_kline_head(push: Push) -> KlineHead | None:
+    """The head of the kline push ``push`` carries, or None if its payload has no well-typed
+    one (:func:`decode_kline` then says what is wrong, or reads it the careful way)."""
+    try:
+        return _KLINE_HEAD.decode(push.data)
+    except msgspec.DecodeError:
+        return None
+
+
 def parse_ws_frame(frame: str | bytes) -> WsFrame:
     """Parse one text frame from the v3 public socket, kline pushes decoded, or raise
     :class:`MalformedFrame` (a push of another channel is one here: use :func:`decode_frame`

@@ -17,12 +17,12 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from typing import Any, NoReturn, TextIO
 
 import aiohttp
-import attrs
 
 from host_stub import output
 from host_stub.archive import cmd_chart, cmd_sync, stored_candles
 from host_stub.failures import PROG, UsageError, flush_output, plugin_logs, report
 from host_stub.hosting import (
+    aclose,
     endpoints_from,
     interval_of,
     intervals,
@@ -33,8 +33,9 @@ from host_stub.hosting import (
 )
 from host_stub.loader import LoadedPlugin, PluginRecord, discover
 from host_stub.outfile import output_file
-from host_stub.spec import OHLCV, DatasourceError, HistoryRequest, Market, StreamConfig
-from host_stub.streaming import DEFAULT_CONNECT_WITHIN, run_stream
+from host_stub.spec import OHLCV, Channel, DatasourceError, HistoryRequest, Market
+from host_stub.stream_command import channel_named, cmd_channels, cmd_stream
+from host_stub.streaming import DEFAULT_CONNECT_WITHIN
 from host_stub.times import (
     UNITS,
     TimeSyntaxError,
@@ -42,7 +43,6 @@ from host_stub.times import (
     format_ms,
     format_span,
     parse_seconds,
-    parse_since_ms,
     parse_time_ms,
     zone_named,
 )
@@ -142,7 +142,7 @@ async def cmd_history(args: argparse.Namespace, plugin: LoadedPlugin, out: TextI
                 writer.write(batch)
                 progress.update(batch)
         finally:
-            await _aclose(batches)
+            await aclose(batches)
             progress.close()
         writer.finish()
         if progress.first is None or progress.last is None:
@@ -200,7 +200,7 @@ async def explain_empty(
             # Only an explanation failed: the download itself succeeded and stands.
             return f"the exchange has no {label} candles of {symbol.upper()} in {span}"
         finally:
-            await _aclose(batches)
+            await aclose(batches)
     return f"the exchange has no {label} candles of {symbol.upper()} in or after {span}"
 
 
@@ -209,68 +209,10 @@ async def _batches(candles: Sequence[OHLCV], size: int = 1000) -> AsyncIterator[
         yield candles[i : i + size]
 
 
-async def cmd_stream(args: argparse.Namespace, plugin: LoadedPlugin, out: TextIO) -> int:
-    now = now_ms()
-    backfill = None
-    if args.backfill is not None and args.last is not None:
-        raise UsageError("give --backfill SINCE or --last N, not both")
-    if args.backfill is not None:
-        backfill = parse_since_ms(args.backfill, now_ms=now)
-        if backfill >= now:
-            raise UsageError(
-                f"--backfill {args.backfill} ({format_ms(backfill)}) is in the future "
-                f"(now is {format_ms(now)}); give how far back to start, e.g. 2h"
-            )
-    interval = interval_of(plugin, args.interval)
-    config = StreamConfig(
-        symbol=symbol_of(args.symbol),
-        interval=interval,
-        backfill_from=backfill,
-        finals_only=args.finals_only,
-    )
-    _, labels = intervals(plugin)
-    writer = output.CandleWriter(out, args.format, labels, with_final=True)
-    endpoints = endpoints_from(args)
-    async with plugin_session(plugin, endpoints, args.allow) as session:
-        if args.last is not None:
-            # The last N closed candles first (as finals), then live from the next one on: the
-            # stream's own backfill covers whatever closed in between, with no hole and no repeat.
-            last = HistoryRequest(config.symbol, interval, limit=args.last)
-            batches: AsyncIterator[Sequence[OHLCV]] = plugin.call(
-                "fetch_history", session=session, request=last
-            )
-            newest: OHLCV | None = None
-            try:
-                async for batch in batches:
-                    writer.write(batch, True)
-                    newest = batch[-1]
-            finally:
-                await _aclose(batches)
-            writer.finish()
-            if newest is not None:
-                config = attrs.evolve(config, backfill_from=newest.close_time)
-        await run_stream(
-            plugin,
-            session,
-            config,
-            writer,
-            seconds=args.for_seconds,
-            connect_within=args.connect_timeout,
-            where=endpoints.describe_ws(),
-        )
-    return 0
-
-
 async def cmd_demo(args: argparse.Namespace, plugin: LoadedPlugin, out: TextIO) -> int:
     from host_stub.demo import run_demo  # imported by main() before the loop starts
 
     return await run_demo(args, plugin, out)
-
-
-async def _aclose(iterator: AsyncIterator[Any]) -> None:
-    aclose = getattr(iterator, "aclose", None)
-    if aclose is not None:
-        await aclose()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -296,6 +238,12 @@ def _seconds(text: str) -> float:
 def _count(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of candles: give 1 or more")
+    return int(text)
+
+
+def _levels(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of book levels, e.g. 50")
     return int(text)
 
 
@@ -392,16 +340,38 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", metavar="FILE", help="write to FILE (replaced only when the download succeeds)"
     )
 
-    stream = command("stream", "print live candles as they come")
-    stream.add_argument("symbol")
-    stream.add_argument("interval")
+    channels = command("channels", "list the live channels the plugin serves")
+    channels.add_argument("--format", choices=output.FORMATS, default="table")
+
+    stream = command("stream", "print live data as it comes: candles, trades, bbo, ...")
     stream.add_argument(
-        "--backfill", metavar="SINCE", help="start with history since SINCE: 2h (= -2h) or a TIME"
+        "symbol", help="a symbol, or several separated by commas: SPOT_BTC_USDT,PERP_ETH_USDT"
     )
     stream.add_argument(
-        "--last", type=_count, metavar="N", help="start with the N latest closed candles"
+        "interval", nargs="?", help="candles only (and required there): e.g. 1m, 1h, 3600"
     )
-    stream.add_argument("--finals-only", action="store_true", help="only closed candles")
+    stream.add_argument(
+        "--channel",
+        type=channel_named,
+        default=Channel.CANDLES,
+        metavar="NAME",
+        help=f"one of {', '.join(Channel)} (default candles; see: woox-host channels)",
+    )
+    stream.add_argument(
+        "--depth", type=_levels, metavar="N", help="book only: levels per side (50, 200, 500)"
+    )
+    stream.add_argument(
+        "--rpi", action="store_true", help="bbo and book: include Retail Price Improvement orders"
+    )
+    stream.add_argument(
+        "--backfill",
+        metavar="SINCE",
+        help="candles and trades: start with history since SINCE: 2h (= -2h) or a TIME",
+    )
+    stream.add_argument(
+        "--last", type=_count, metavar="N", help="candles: start with the N latest closed candles"
+    )
+    stream.add_argument("--finals-only", action="store_true", help="candles: only closed ones")
     stream.add_argument(
         "--for", dest="for_seconds", type=_seconds, metavar="SECONDS", help="stop after SECONDS"
     )
@@ -480,6 +450,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
             with display_zone(zone_named(args.tz)):
                 if args.command == "plugins":
                     code = cmd_plugins(args, target)
+                elif args.command == "channels":
+                    code = cmd_channels(args, load(args.plugin), target)
                 else:
                     if args.command == "demo":
                         import host_stub.demo  # noqa: F401 - imports happen off the loop

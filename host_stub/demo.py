@@ -109,7 +109,7 @@ async def _stream_with_faults(
 
     faults = asyncio.create_task(chaos())
     try:
-        await run_stream(plugin, session, config, writer, seconds=args.seconds, on_event=count)
+        await run_stream(plugin, session, [config], writer, seconds=args.seconds, on_event=count)
     finally:
         faults.cancel()
         with contextlib.suppress(asyncio.CancelledError):

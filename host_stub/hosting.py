@@ -11,6 +11,7 @@ import argparse
 import contextlib
 import time
 from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 import aiohttp
 
@@ -94,8 +95,18 @@ def symbol_of(text: str) -> str:
     """One symbol, as typed; the plugin checks its spelling. A list is refused here, where the
     message can say what to do instead."""
     if any(sep in text for sep in ", ;") or not text:
-        raise UsageError(f"give one symbol per command, got {text!r} (run one command per symbol)")
+        raise UsageError(
+            f"give one symbol per command, got {text!r} (run one command per symbol; only "
+            "stream takes several, separated by commas)"
+        )
     return text
+
+
+async def aclose(iterator: AsyncIterator[Any]) -> None:
+    """Close a plugin's async iterator early (cancelling its outstanding requests)."""
+    close = getattr(iterator, "aclose", None)
+    if close is not None:
+        await close()
 
 
 def now_ms() -> int:

@@ -15,10 +15,11 @@ import json
 import os
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
+from decimal import Decimal
 from typing import TextIO
 
-from host_stub.spec import OHLCV, Market, StatusEvent
+from host_stub.spec import OHLCV, CandleEvent, Channel, Market, StatusEvent, StreamEvent
 from host_stub.times import format_ms, format_seconds, format_span, zone_label
 
 FORMATS = ("table", "csv", "jsonl")
@@ -37,7 +38,65 @@ CANDLE_FIELDS = (
 )
 _TABLE_FIELDS = CANDLE_FIELDS[2:]
 """The table names symbol and interval once, in its title line."""
-_TIME_WIDTH = len("2024-01-31T12:00:00Z")
+
+
+def format_decimal(value: Decimal | None) -> str:
+    """A price or size with exactly the digits the exchange sent, always in plain notation
+    (``str()`` would write ``0.0000001`` as ``1E-7``); ``None`` (a side with no orders) is
+    blank."""
+    return "" if value is None else format(value, "f")
+
+
+def table_line(cells: Sequence[str], widths: Sequence[int], right: Collection[int]) -> str:
+    """One table row: the columns in ``right`` (numbers, and their headers) right-aligned, the
+    others left-aligned, one space between columns."""
+    out = []
+    for i, (cell, width) in enumerate(zip(cells, widths, strict=True)):
+        out.append(cell.rjust(width) if i in right else cell.ljust(width))
+    return " ".join(out).rstrip()
+
+
+class Table:
+    """A table written as rows arrive: a title line and the header with the first rows, each
+    column as wide as its header, its ``min_widths`` and the first rows' cells; a wider cell
+    later widens its column from then on (a live stream cannot know its widths in advance, so
+    give columns whose values vary in length a ``min_widths`` entry)."""
+
+    def __init__(
+        self,
+        out: TextIO,
+        names: Sequence[str],
+        right: Collection[int],
+        min_widths: Mapping[str, int] | None = None,
+    ) -> None:
+        self._out = out
+        self.names = tuple(names)
+        self._right = frozenset(right)
+        self._min = min_widths or {}
+        self._widths: list[int] | None = None
+
+    @property
+    def started(self) -> bool:
+        return self._widths is not None
+
+    def write(self, rows: Sequence[Sequence[str]], title: str | None = None) -> None:
+        """Write ``rows``; the first call writes ``title`` (if any) and the header first."""
+        if not rows:
+            return
+        if self._widths is None:
+            self._widths = [
+                max(len(name), self._min.get(name, 0), *(len(row[i]) for row in rows))
+                for i, name in enumerate(self.names)
+            ]
+            if title is not None:
+                self._out.write(title + "\n")
+            self._out.write(table_line(self.names, self._widths, self._right) + "\n")
+        lines = []
+        for row in rows:
+            for i, cell in enumerate(row):
+                self._widths[i] = max(self._widths[i], len(cell))
+            lines.append(table_line(row, self._widths, self._right))
+        self._out.write("".join(line + "\n" for line in lines))
 
 
 class CandleWriter:
@@ -46,7 +105,9 @@ class CandleWriter:
     ``labels`` maps interval seconds to the plugin's labels. With ``with_final`` (live streams)
     each candle says whether it is final: a ``final`` column (``final`` or blank in the table,
     ``true``/``false`` in csv), and in jsonl every line is an object with a ``type``
-    (``candle`` with a boolean ``final``, or ``status``, see :meth:`write_status`)."""
+    (``candle`` with a boolean ``final``, or ``status``, see :meth:`write_status`). With
+    ``symbol_column`` (a stream of several symbols) the table gets a ``symbol`` column and its
+    title names the interval only."""
 
     def __init__(
         self,
@@ -55,6 +116,7 @@ class CandleWriter:
         labels: Mapping[int, str],
         *,
         with_final: bool = False,
+        symbol_column: bool = False,
     ) -> None:
         if fmt not in FORMATS:
             raise ValueError(f"unknown format {fmt!r}")
@@ -62,8 +124,12 @@ class CandleWriter:
         self._fmt = fmt
         self._labels = labels
         self._with_final = with_final
+        self._symbol_column = symbol_column
         self._csv = csv.writer(out, lineterminator="\n") if fmt == "csv" else None
-        self._widths: list[int] | None = None
+        final = ("final",) if with_final else ()
+        names = (("symbol",) if symbol_column else ()) + _TABLE_FIELDS + final
+        first_number = 3 if symbol_column else 2
+        self._table = Table(out, names, range(first_number, first_number + 6))
         self.rows = 0
 
     def label(self, interval: int | None) -> str:
@@ -84,24 +150,21 @@ class CandleWriter:
             mark = (("true" if final else "false"),) if self._with_final else ()
             self._csv.writerows(self._cells(c) + mark for c in candles)
         else:
-            self._table(candles, final)
+            self._write_table(candles, final)
+
+    def write_event(self, event: StreamEvent) -> None:
+        """A live candle stream's event, flushed: a candle with its finality, or a status."""
+        if isinstance(event, CandleEvent):
+            self.write([event.candle], event.final)
+        elif isinstance(event, StatusEvent):
+            self.write_status(event)
+        self._out.flush()
 
     def write_status(self, event: StatusEvent) -> None:
-        """A status event as a jsonl line (``type`` ``status``); other formats leave status
+        """A status event as a jsonl line (:func:`status_record`); other formats leave status
         events to stderr, where they do not break the columns."""
-        if self._fmt != "jsonl":
-            return
-        record = {
-            "type": "status",
-            "kind": event.kind.value,
-            "symbol": event.symbol,
-            "interval": self.label(event.interval),
-            "reason": event.reason,
-            "start": None if event.start is None else format_ms(event.start),
-            "end": None if event.end is None else format_ms(event.end),
-            "count": event.count,
-        }
-        self._out.write(json.dumps(record, separators=(",", ":")) + "\n")
+        if self._fmt == "jsonl":
+            self._out.write(json_line(status_record(event, self.label(event.interval))))
 
     def finish(self) -> None:
         """Flush; an empty csv still gets its header, so a program reading it sees the columns."""
@@ -115,12 +178,12 @@ class CandleWriter:
             self.label(c.interval),
             format_ms(c.open_time),
             format_ms(c.close_time),
-            str(c.open),
-            str(c.high),
-            str(c.low),
-            str(c.close),
-            str(c.volume),
-            str(c.quote_volume),
+            format_decimal(c.open),
+            format_decimal(c.high),
+            format_decimal(c.low),
+            format_decimal(c.close),
+            format_decimal(c.volume),
+            format_decimal(c.quote_volume),
         )
 
     def _json(self, c: OHLCV, extra: dict[str, object], final: bool) -> str:
@@ -130,31 +193,14 @@ class CandleWriter:
             record["final"] = final
         return json.dumps(record, separators=(",", ":"))
 
-    def _table(self, candles: Sequence[OHLCV], final: bool) -> None:
+    def _write_table(self, candles: Sequence[OHLCV], final: bool) -> None:
         mark = (("final" if final else ""),) if self._with_final else ()
-        rows = [self._cells(c)[2:] + mark for c in candles]
-        names = _TABLE_FIELDS + (("final",) if self._with_final else ())
-        if self._widths is None:
-            # Widths from the first batch; a wider value later widens its column from then on.
-            self._widths = [max(len(n), *(len(r[i]) for r in rows)) for i, n in enumerate(names)]
-            first = candles[0]
-            self._out.write(f"{first.symbol} {self.label(first.interval)} (times {zone_label()})\n")
-            self._out.write(_table_line(names, self._widths, 6, 2) + "\n")
-        lines = []
-        for row in rows:
-            for i, cell in enumerate(row):
-                self._widths[i] = max(self._widths[i], len(cell))
-            lines.append(_table_line(row, self._widths, 6, 2))
-        self._out.write("".join(line + "\n" for line in lines))
-
-
-def _table_line(cells: Sequence[str], widths: Sequence[int], numeric: int, first: int) -> str:
-    """Columns ``first`` to ``first + numeric`` (numbers, and their headers) right-aligned, the
-    others left-aligned, one space between columns."""
-    out = []
-    for i, (cell, width) in enumerate(zip(cells, widths, strict=True)):
-        out.append(cell.rjust(width) if first <= i < first + numeric else cell.ljust(width))
-    return " ".join(out).rstrip()
+        # The interval (and the symbol, unless there are several) goes in the title line.
+        rows = [(c.symbol,) * self._symbol_column + self._cells(c)[2:] + mark for c in candles]
+        first = candles[0]
+        label = self.label(first.interval)
+        named = f"candles {label}" if self._symbol_column else f"{first.symbol} {label}"
+        self._table.write(rows, title=f"{named} (times {zone_label()})")
 
 
 _MARKET_FIELDS = (
@@ -196,23 +242,51 @@ def write_markets(out: TextIO, markets: Sequence[Market], fmt: str) -> None:
         writer.writerows(rows)
     elif rows:
         widths = [max(len(n), *(len(r[i]) for r in rows)) for i, n in enumerate(_MARKET_FIELDS)]
-        out.write(_table_line(_MARKET_FIELDS, widths, 4, 5) + "\n")
-        out.writelines(_table_line(r, widths, 4, 5) + "\n" for r in rows)
+        right = range(5, 9)
+        out.write(table_line(_MARKET_FIELDS, widths, right) + "\n")
+        out.writelines(table_line(r, widths, right) + "\n" for r in rows)
 
 
 def _opt(value: object) -> str:
     return "" if value is None else str(value)
 
 
+_COUNTED = {Channel.CANDLES: "candle", Channel.TRADES: "trade", Channel.BOOK: "book update"}
+"""What a status event's ``count`` counts, by channel (values elsewhere)."""
+
+
 def status_line(event: StatusEvent, label: str) -> str:
-    """A status event for people: ``[reconnecting] SPOT_BTC_USDT 1m: <reason>``."""
+    """A status event for people: ``[reconnecting] SPOT_BTC_USDT 1m: <reason>`` (the channel's
+    name where there is no interval ``label``: ``[stale] PERP_BTC_USDT open_interest: ...``)."""
     parts = [f"[{event.kind.value}] {event.symbol} {label or event.channel.value}"]
     if event.start is not None and event.end is not None:
         parts.append(format_span(event.start, event.end))
     if event.count is not None:
-        parts.append(f"{event.count} candles")
+        unit = _COUNTED.get(event.channel, "value")
+        parts.append(f"{event.count} {unit}{'s' * (event.count != 1)}")
     line = " ".join(parts)
     return f"{line}: {event.reason}" if event.reason else line
+
+
+def status_record(event: StatusEvent, label: str) -> dict[str, object]:
+    """A status event for programs (a jsonl line): ``type`` ``status``, its ``channel`` and
+    ``kind``, the interval's ``label`` (None outside candles), times rendered as everywhere."""
+    return {
+        "type": "status",
+        "channel": event.channel.value,
+        "kind": event.kind.value,
+        "symbol": event.symbol,
+        "interval": label or None,
+        "reason": event.reason,
+        "start": None if event.start is None else format_ms(event.start),
+        "end": None if event.end is None else format_ms(event.end),
+        "count": event.count,
+    }
+
+
+def json_line(record: Mapping[str, object]) -> str:
+    """One jsonl line, compact, as every writer writes them."""
+    return json.dumps(record, separators=(",", ":")) + "\n"
 
 
 def same_terminal(a: TextIO, b: TextIO) -> bool:

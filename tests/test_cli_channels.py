@@ -1,0 +1,186 @@
+"""``woox-host stream --channel`` and ``woox-host channels`` as a user runs them: real processes
+against the simulator. What the plugin declares is listed; what the contract or the plugin
+refuses is one line, exit 2, in their words with the option the user typed; several symbols are
+one command."""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import json
+from collections.abc import Callable
+
+import aiohttp
+import pytest
+from _cli_helpers import one_line, simulator, woox_host
+
+from host_stub.cli import main
+from host_stub.spec import Channel, InvalidRequest, StreamConfig
+from host_stub.times import parse_time_ms
+from woox_datasource.plugin import WooXDatasource
+from woox_datasource.simulator import WooXSimulator
+
+SERVED = [info.channel for info in WooXDatasource().datasource_info().channels]
+
+
+def contract_says(build: Callable[[], object]) -> str:
+    """The contract's own message for a config it refuses."""
+    with pytest.raises(InvalidRequest) as refused:
+        build()
+    return str(refused.value)
+
+
+def exit_code(argv: list[str]) -> int:
+    """``woox-host argv`` in this process (argparse's refusals exit)."""
+    try:
+        return main(argv, out=io.StringIO())
+    except SystemExit as exited:
+        return int(exited.code or 0)
+
+
+async def test_channels_lists_what_the_plugin_declares() -> None:
+    declared = WooXDatasource().datasource_info().channels
+    ran = await woox_host("channels", "--format", "jsonl", within=30)
+    assert ran.code == 0, ran.err
+    listed = [json.loads(line) for line in ran.out.splitlines()]
+    assert listed == [
+        {
+            "channel": info.channel.value,
+            "kinds": [kind.value for kind in info.kinds],
+            "depths": list(info.depths),
+            "backfill": info.backfill,
+            "rpi": info.rpi,
+        }
+        for info in declared
+    ]
+    table = await woox_host("channels", within=30)
+    header, *rows = table.out.splitlines()
+    assert header.split() == ["channel", "kinds", "depths", "backfill", "rpi"]
+    assert [row.split()[0] for row in rows] == [info.channel.value for info in declared]
+
+
+@pytest.mark.parametrize(
+    ("options", "typed", "config"),
+    [
+        (["1m", "--channel", "trades"], "INTERVAL 1m",
+         lambda: StreamConfig("SPOT_BTC_USDT", 60, channel="trades")),
+        (["--channel", "bbo", "--depth", "50"], "--depth 50",
+         lambda: StreamConfig("SPOT_BTC_USDT", channel="bbo", depth=50)),
+        (["--channel", "book", "--depth", "20"], "--depth 20",
+         lambda: StreamConfig("SPOT_BTC_USDT", channel="book", depth=20)),
+    ],
+)  # fmt: skip
+async def test_options_a_channel_does_not_take_are_refused_in_the_contracts_words(
+    options: list[str], typed: str, config: Callable[[], object]
+) -> None:
+    ran = await woox_host("stream", "SPOT_BTC_USDT", *options, within=30)
+    assert ran.code == 2, ran.err
+    assert one_line(ran) == f"woox-host: error: {typed}: {contract_says(config)}"
+
+
+async def test_an_unknown_channel_is_one_line_listing_the_channels() -> None:
+    ran = await woox_host("stream", "SPOT_BTC_USDT", "--channel", "orderbook", within=30)
+    assert ran.code == 2
+    line = one_line(ran)
+    assert line.startswith("woox-host: error: argument --channel: unknown channel 'orderbook'")
+    assert all(channel.value in line for channel in Channel)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--channel", "ticker", "--rpi"], "--rpi: "),
+        (["--channel", "bbo", "--backfill", "2h"], "--backfill 2h: backfill_from="),
+        (["1m", "--channel", "trades", "--finals-only"], "INTERVAL 1m: "),
+        (["--channel", "trades", "--finals-only"], "--finals-only: finals_only=True does not"),
+        (["--channel", "ticker", "--last", "5"], "--last N starts with the N latest closed"),
+        ([], "the candles channel needs an INTERVAL"),
+        (["bbo"], "'bbo' is a channel, not an interval: give --channel bbo"),
+        (["mark-price"], "give --channel mark_price"),
+        (["PERP_ETH_USDT", "--channel", "bbo"], "several symbols go in one argument"),
+        (["--channel", "Mark-Price", "--depth", "x"], "'x' is not a number of book levels"),
+    ],
+)
+def test_stream_options_that_cannot_work_are_one_line_exit_2(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = exit_code(["stream", "SPOT_BTC_USDT", *argv])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1, err
+    assert err.startswith("woox-host: error: ") and message in err, err
+
+
+@pytest.mark.parametrize(
+    ("symbols", "message"),
+    [
+        ("SPOT_BTC_USDT,,PERP_ETH_USDT", "cannot read 'SPOT_BTC_USDT,,PERP_ETH_USDT' as symbols"),
+        ("SPOT_BTC_USDT,spot_btc_usdt", "spot_btc_usdt is listed twice"),
+        ("SPOT_BTC_USDT;PERP_ETH_USDT", "separated by commas"),
+    ],
+)
+def test_symbol_lists_that_cannot_be_read_are_one_line_exit_2(
+    symbols: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = exit_code(["stream", symbols, "1m"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and message in err, err
+
+
+def test_history_still_takes_one_symbol_and_says_which_command_takes_several(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code = exit_code(["history", "SPOT_BTC_USDT,PERP_ETH_USDT", "1h", "--last", "2"])
+    err = capsys.readouterr().err
+    assert code == 2 and "one symbol per command" in err and "only stream takes several" in err
+
+
+@pytest.mark.skipif(
+    all(channel in SERVED for channel in Channel), reason="the plugin serves every channel"
+)
+async def test_a_channel_the_plugin_does_not_serve_is_refused_in_its_own_words() -> None:
+    channel = next(c for c in Channel if c not in SERVED)
+    config = StreamConfig("SPOT_BTC_USDT", 60 if channel is Channel.CANDLES else None,
+                          channel=channel)  # fmt: skip
+    async with aiohttp.ClientSession() as session:  # never used: refused before any request
+        with pytest.raises(InvalidRequest) as refused:
+            await WooXDatasource().start_stream(session, config)
+    async with WooXSimulator() as sim:
+        ran = await woox_host("stream", "SPOT_BTC_USDT", "--channel", channel.value,
+                              *simulator(sim), within=30)  # fmt: skip
+        assert ran.code == 2
+        assert one_line(ran) == f"woox-host: error: {refused.value}"
+        assert sim.connections_opened == 0
+
+
+async def test_several_symbols_stream_as_one_csv_each_gapless_and_exact() -> None:
+    symbols = ("SPOT_BTC_USDT", "PERP_ETH_USDT")
+    async with WooXSimulator(speed=60.0) as sim:
+        ran = await woox_host("stream", ",".join(symbols), "1m", "--finals-only",
+                              "--backfill", "10m", "--format", "csv", "--for", "4",
+                              *simulator(sim), within=60)  # fmt: skip
+        assert ran.code == 0, ran.err
+        rows = list(csv.DictReader(io.StringIO(ran.out)))
+        assert {row["symbol"] for row in rows} == set(symbols)
+        for symbol in symbols:
+            mine = [row for row in rows if row["symbol"] == symbol]
+            assert len(mine) >= 10 and {row["final"] for row in mine} == {"true"}
+            assert all(a["close_time"] == b["open_time"] for a, b in itertools.pairwise(mine))
+            start = parse_time_ms(mine[0]["open_time"], now_ms=0)
+            end = parse_time_ms(mine[-1]["close_time"], now_ms=0)
+            truth = sim.candles(symbol, "1m", start, end)
+            assert [(r["open"], r["high"], r["low"], r["close"], r["volume"], r["quote_volume"])
+                    for r in mine] == [(c.open, c.high, c.low, c.close, c.volume, c.amount)
+                                       for c in truth]  # fmt: skip
+        for symbol in symbols:
+            assert f"[connected] {symbol} 1m" in ran.err
+
+
+async def test_an_unknown_symbol_among_several_fails_the_command_in_one_line() -> None:
+    async with WooXSimulator(speed=60.0) as sim:
+        ran = await woox_host("stream", "SPOT_BTC_USDT,SPOT_NOPE_USDT", "1m", "--for", "20",
+                              *simulator(sim), within=60)  # fmt: skip
+        assert ran.code == 2, ran.err
+        assert "Traceback" not in ran.err
+        assert ran.err_lines[-1].startswith("woox-host: error: unknown symbol 'SPOT_NOPE_USDT'")
+        assert ran.seconds < 20  # it did not run on with the other symbol

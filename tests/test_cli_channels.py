@@ -5,6 +5,7 @@ one command."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import itertools
@@ -14,6 +15,7 @@ from collections.abc import Callable
 import aiohttp
 import pytest
 from _cli_helpers import one_line, simulator, woox_host
+from _sim_helpers import eventually
 
 from host_stub.cli import main
 from host_stub.spec import Channel, InvalidRequest, StreamConfig
@@ -184,3 +186,117 @@ async def test_an_unknown_symbol_among_several_fails_the_command_in_one_line() -
         assert "Traceback" not in ran.err
         assert ran.err_lines[-1].startswith("woox-host: error: unknown symbol 'SPOT_NOPE_USDT'")
         assert ran.seconds < 20  # it did not run on with the other symbol
+
+
+# ---------------------------------------------------------------------------------------------
+# The latest-value channels, each against the simulator's truth, through one format or another
+# (every format of every channel is covered by test_cli_rendering).
+# ---------------------------------------------------------------------------------------------
+
+LATEST = [
+    (Channel.BBO, "SPOT_BTC_USDT,PERP_ETH_USDT", "jsonl", []),
+    (Channel.BBO, "PERP_BTC_USDT", "csv", ["--rpi"]),
+    (Channel.TICKER, "SPOT_BTC_USDT,PERP_ETH_USDT", "table", []),
+    (Channel.MARK_PRICE, "PERP_BTC_USDT,PERP_ETH_USDT", "csv", ["--tz", "Europe/Berlin"]),
+    (Channel.INDEX_PRICE, "PERP_BTC_USDT,SPOT_ETH_USDT", "jsonl", []),
+    (Channel.FUNDING, "PERP_BTC_USDT,PERP_ETH_USDT", "table", ["--tz", "America/New_York"]),
+    (Channel.OPEN_INTEREST, "PERP_BTC_USDT,PERP_ETH_USDT", "jsonl", []),
+]
+
+
+def records(text: str, fmt: str) -> list[dict[str, str]]:
+    """What a user's program reads back from ``stream`` output: one dict of text per value."""
+    if fmt == "jsonl":
+        lines = [json.loads(line) for line in text.splitlines()]
+        assert all("type" in line for line in lines), lines
+        return [
+            {k: v if isinstance(v, str) else json.dumps(v) for k, v in line.items()}
+            for line in lines
+            if line["type"] != "status"
+        ]
+    if fmt == "csv":
+        return list(csv.DictReader(io.StringIO(text)))
+    _title, header, *body = text.splitlines()
+    names = header.split()
+    assert all(len(line) <= 120 for line in text.splitlines())
+    return [dict(zip(names, line.split(), strict=True)) for line in body]
+
+
+def assert_true(sim: WooXSimulator, channel: Channel, rpi: bool, row: dict[str, str]) -> None:
+    """A value as the user read it is the simulator's truth at its time, digit for digit."""
+    symbol, at = row["symbol"], parse_time_ms(row["time"], now_ms=0)
+    if channel is Channel.BBO:
+        q = sim.bbo(symbol, rpi, at_ms=at)
+        want = {"bid_price": q.bid_price, "bid_size": q.bid_size, "ask_price": q.ask_price,
+                "ask_size": q.ask_size}  # fmt: skip
+    elif channel is Channel.TICKER:
+        k = sim.ticker(symbol, at_ms=at)
+        want = {"open": k.open, "high": k.high, "low": k.low, "close": k.close,
+                "volume": k.volume, "quote_volume": k.amount, "trades": str(k.trades)}  # fmt: skip
+    elif channel is Channel.MARK_PRICE:
+        want = {"price": sim.mark_price(symbol, at_ms=at)}
+    elif channel is Channel.INDEX_PRICE:
+        want = {"price": sim.index_price(symbol, at_ms=at), "channel": "index_price"}
+    elif channel is Channel.FUNDING:
+        f = sim.funding(symbol, at_ms=at)
+        assert parse_time_ms(row["next_funding_time"], now_ms=0) == f.next_funding_time
+        want = {"rate": f.rate}
+    else:
+        want = {"open_interest": sim.open_interest(symbol, at_ms=at).open_interest}
+    assert {name: row.get(name) for name in want} == want, (row, at)
+
+
+@pytest.mark.skipif(Channel.BBO not in SERVED, reason="the latest-value channels have not landed")
+@pytest.mark.parametrize(("channel", "symbols", "fmt", "options"), LATEST,
+                         ids=[f"{c}-{f}" + "".join(o[:1]) for c, _, f, o in LATEST])  # fmt: skip
+async def test_each_latest_value_channel_prints_the_exchanges_values(
+    channel: Channel, symbols: str, fmt: str, options: list[str]
+) -> None:
+    async with WooXSimulator(speed=60.0) as sim:
+        ran = await woox_host("stream", symbols, "--channel", channel.value, "--format", fmt,
+                              "--for", "3", *options, *simulator(sim), within=60)  # fmt: skip
+        assert ran.code == 0, ran.err
+        rows = records(ran.out, fmt)
+        assert {row["symbol"] for row in rows} == set(symbols.split(","))
+        for row in rows:
+            assert_true(sim, channel, "--rpi" in options, row)
+        if "--tz" in options:
+            offset = "-05:00" if "New_York" in options[-1] else "+01:00"
+            assert all(row["time"].endswith(offset) for row in rows)
+        for symbol in symbols.split(","):
+            assert f"[connected] {symbol} {channel.value}" in ran.err
+
+
+@pytest.mark.skipif(Channel.BBO not in SERVED, reason="the latest-value channels have not landed")
+async def test_a_latest_value_stream_heals_and_says_a_fresh_value_follows() -> None:
+    async with WooXSimulator(speed=60.0) as sim:
+
+        async def drop() -> None:
+            await eventually(lambda: sim.connections_opened >= 1)
+            await asyncio.sleep(1.5)
+            await sim.drop_connections()
+
+        faults = asyncio.create_task(drop())
+        ran = await woox_host("stream", "PERP_BTC_USDT", "--channel", "mark_price", "--format",
+                              "jsonl", "--for", "5", *simulator(sim), within=60)  # fmt: skip
+        await faults
+        assert ran.code == 0, ran.err
+        assert "(still running: reconnecting, a fresh value follows)" in ran.err
+        lines = [json.loads(line) for line in ran.out.splitlines()]
+        kinds = [line["kind"] for line in lines if line["type"] == "status"]
+        assert kinds.count("connected") >= 2 and "reconnecting" in kinds
+        lost = next(i for i, line in enumerate(lines) if line.get("kind") == "reconnecting")
+        after = lines[lost:]
+        assert any(line["type"] == "price" for line in after)  # values again after the drop
+
+
+@pytest.mark.skipif(Channel.FUNDING not in SERVED, reason="funding has not landed")
+async def test_funding_on_a_spot_symbol_is_refused_before_subscribing() -> None:
+    async with WooXSimulator() as sim:
+        ran = await woox_host("stream", "SPOT_BTC_USDT", "--channel", "funding",
+                              *simulator(sim), within=30)  # fmt: skip
+        assert ran.code == 2, ran.err
+        line = one_line(ran)
+        assert line.startswith("woox-host: error: ") and "funding" in line
+        assert "SPOT_BTC_USDT" in line
+        assert sim.connections_opened == 0

@@ -41,6 +41,7 @@ from woox_datasource.stream.connection import Connection
 from woox_datasource.stream.handover import Handover
 from woox_datasource.stream.options import StreamOptions
 from woox_datasource.stream.stats import LogLimiter, StreamStats
+from woox_datasource.stream.tasks import OwnedTasks
 
 T = TypeVar("T")
 
@@ -103,7 +104,7 @@ class Feed(Generic[S]):
         self.subscribed = False
         """Acknowledged on the current connection."""
         self.closed = False
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = OwnedTasks(name)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name} streams={len(self.streams)}>"
@@ -177,23 +178,13 @@ class Feed(Generic[S]):
 
     def spawn(self, work: Coroutine[Any, Any, None], what: str) -> asyncio.Task[None]:
         """Run ``work`` for this feed; cancelled by :meth:`shutdown` and :meth:`fail`."""
-        task = asyncio.get_running_loop().create_task(work, name=f"woox-stream-{what}-{self.name}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
-
-    def _cancel_tasks(self) -> list[asyncio.Task[None]]:
-        tasks = [t for t in self._tasks if not t.done() and t is not asyncio.current_task()]
-        self._tasks.clear()
-        for task in tasks:
-            task.cancel()
-        return tasks
+        return self._tasks.spawn(work, what)
 
     def fail(self, error: Exception) -> None:
         """End every stream of this feed with ``error`` (unknown symbol, refusal, session
         closed); the feed is gone."""
         self.closed = True
-        self._cancel_tasks()
+        self._tasks.cancel()
         self.host.forget(self)
         streams, self.streams = self.streams, []
         for stream in streams:
@@ -202,4 +193,4 @@ class Feed(Generic[S]):
     def shutdown(self) -> list[asyncio.Task[None]]:
         """No stream is left: stop every task of the feed now; returns them, to be awaited."""
         self.closed = True
-        return self._cancel_tasks()
+        return self._tasks.cancel()

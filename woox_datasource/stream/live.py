@@ -21,6 +21,7 @@ from woox_datasource.stream.feed import Feed
 from woox_datasource.stream.options import StreamOptions
 from woox_datasource.stream.queue import EventQueue
 from woox_datasource.stream.stats import StreamStats
+from woox_datasource.stream.tasks import OwnedTasks
 
 KEEP_WHEN_FULL = frozenset({StatusKind.GAP_FILLED, StatusKind.GAP_UNFILLABLE,
                             StatusKind.BACKFILLED, StatusKind.RESYNCED})  # fmt: skip
@@ -62,7 +63,7 @@ class LiveStream:
         self._stop = env.stop
         self._queue = queue if queue is not None else EventQueue(env.options.queue_capacity)
         self._error: BaseException | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = OwnedTasks(stream_id)
         self.ended = False
 
     @property
@@ -120,17 +121,7 @@ class LiveStream:
 
     def spawn(self, work: Coroutine[Any, Any, None], what: str) -> asyncio.Task[None]:
         """Run ``work`` for this stream (catch-up reads); cancelled when it stops or fails."""
-        task = asyncio.get_running_loop().create_task(work, name=f"woox-stream-{what}-{self._id}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
-
-    def _cancel_tasks(self) -> list[asyncio.Task[None]]:
-        tasks = [t for t in self._tasks if not t.done() and t is not asyncio.current_task()]
-        self._tasks.clear()
-        for task in tasks:
-            task.cancel()
-        return tasks
+        return self._tasks.spawn(work, what)
 
     # -- ending -------------------------------------------------------------------------------
 
@@ -141,11 +132,11 @@ class LiveStream:
         self.ended = True
         self._error = error
         self._queue.close(discard=False)
-        self._cancel_tasks()
+        self._tasks.cancel()
 
     def shutdown(self) -> list[asyncio.Task[None]]:
         """End iteration now (stop): queued events are discarded, the stream's tasks cancelled
         and returned (to be awaited)."""
         self.ended = True
         self._queue.close(discard=True)
-        return self._cancel_tasks()
+        return self._tasks.cancel()

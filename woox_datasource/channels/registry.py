@@ -15,9 +15,15 @@ from host_stub.spec import Channel
 from woox_datasource.channels.book import BookChannel
 from woox_datasource.channels.candles import CandleChannel
 from woox_datasource.channels.latest import latest_channels
+from woox_datasource.channels.trades import TradesChannel
 from woox_datasource.stream.channel import ChannelSpec
 
-_SPECS: Final[tuple[ChannelSpec, ...]] = (CandleChannel(), *latest_channels(), BookChannel())
+_SPECS: Final[tuple[ChannelSpec, ...]] = (
+    CandleChannel(),
+    TradesChannel(),
+    *latest_channels(),
+    BookChannel(),
+)
 
 CHANNELS: Final[Mapping[Channel, ChannelSpec]] = {spec.channel: spec for spec in _SPECS}
 """Every channel served, in the order the manifest lists them."""

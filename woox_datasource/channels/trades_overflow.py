@@ -72,6 +72,13 @@ class OverflowGate:
         report = self.report()
         return [report, event] if report is not None else [event]
 
+    def drained(self) -> StatusEvent | None:
+        """The consumer has drained the queue below the low-water mark: stop dropping, and
+        the loss counted (if any), to be queued now rather than with the next event (a quiet
+        market may not send one for a while)."""
+        self._dropping = False
+        return self.report()
+
     def report(self) -> StatusEvent | None:
         """The loss counted since the last report, if any (and forget it)."""
         if not self._count:

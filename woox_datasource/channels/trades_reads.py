@@ -59,6 +59,8 @@ class Read:
     end: int | None = None
     bounds_live: bool = False
     source: Hashable | None = None
+    outage: int = 0
+    """Which outage of the sync asked for it: a reply to an earlier one's read is ignored."""
 
 
 PROBES = 24

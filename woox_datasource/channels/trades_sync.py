@@ -113,6 +113,8 @@ class TradeSync:
         self._acked = False
         self._ack_bound: int | None = None
         self._outage: Outage | None = None
+        self._outages = 0
+        """Outages begun (numbers the reads, so that a late reply finds its own)."""
         if backfill_from is not None:
             self._outage = self._new_outage(backfill_from, backfill=True)
 
@@ -137,6 +139,12 @@ class TradeSync:
     def joining(self) -> Hashable | None:
         """The socket being joined (a reconnect's or a rotation's new one), if any."""
         return self._joining
+
+    @property
+    def settled(self) -> bool:
+        """Live on one socket with nothing held back or owed: every further push of it is
+        delivered as it comes (a backfill's sync may step aside)."""
+        return self._outage is None and self._joining is None and not self._owed
 
     @property
     def remembered(self) -> int:
@@ -219,14 +227,15 @@ class TradeSync:
         outage, frontier = self._outage, self._frontier
         if outage is None or self._joining is None or frontier is None:
             return None
-        return outage.next_read(frontier, self._live_from, self._acked, self._joining)
+        read = outage.next_read(frontier, self._live_from, self._acked, self._joining)
+        return read if read is None else attrs.evolve(read, outage=self._outages)
 
     def on_read(self, read: Read, trades: Iterable[Trade], now: int | None) -> list[Event]:
         """The reply to ``read``: its trades and its timestamp (``now``, None if it had none)."""
         out: list[Event] = []
         outage = self._outage
-        if outage is None:
-            return out  # a late reply: the outage is settled
+        if outage is None or read.outage != self._outages:
+            return out  # a late reply: its outage is settled
         rows = [t for t in trades if t.symbol == self.symbol]
         if read.kind is ReadKind.NEWEST:
             self._add(outage, outage.newest_reply(read, rows, now))
@@ -250,7 +259,7 @@ class TradeSync:
         """``read`` failed for good (after the REST layer's own retries)."""
         out: list[Event] = []
         outage = self._outage
-        if outage is not None:
+        if outage is not None and read.outage == self._outages:
             if read.kind is ReadKind.NEWEST:
                 outage.newest_failed(error)
             else:
@@ -406,6 +415,7 @@ class TradeSync:
     # -- settling from REST -------------------------------------------------------------------
 
     def _new_outage(self, start: int, *, backfill: bool) -> Outage:
+        self._outages += 1
         return Outage(start, backfill=backfill, history=self.history,
                       page_limit=self.page_limit, newest_attempts=self.newest_attempts)  # fmt: skip
 

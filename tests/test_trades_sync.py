@@ -112,7 +112,7 @@ def test_reconnect_completes_the_frontier_millisecond_as_a_multiset() -> None:
     assert sync.lost("s1") == []
     assert sync.subscribed("s2", ack_time=105) == []
     read = sync.next_read()
-    assert read == Read(ReadKind.NEWEST, 500, bounds_live=True, source="s2")
+    assert read == Read(ReadKind.NEWEST, 500, bounds_live=True, source="s2", outage=1)
     rows = [trade(104, side=Side.SELL), A, A, A, B, trade(99)]  # newest first
     events = sync.on_read(read, rows, now=106)
     # ms 100 completed (REST holds B and a third A), in the page's (the exchange's) order
@@ -147,7 +147,7 @@ def beyond_the_newest_page() -> TradeSync:
     live(sync, "s1", A)
     sync.lost("s1")
     sync.subscribed("s2", ack_time=120)
-    assert sync.on_read(Read(ReadKind.NEWEST, 2), [trade(115), trade(110)], now=121) == []
+    assert sync.on_read(Read(ReadKind.NEWEST, 2, outage=1), [trade(115), trade(110)], now=121) == []
     return sync
 
 
@@ -173,12 +173,12 @@ def test_history_pages_fill_what_the_newest_page_cannot_reach() -> None:
 def test_a_full_history_page_in_one_millisecond_is_given_up_alone() -> None:
     sync = beyond_the_newest_page()
     read = sync.next_read()
-    assert read == Read(ReadKind.RANGE, 2, start=100, end=111)
+    assert read == Read(ReadKind.RANGE, 2, start=100, end=111, outage=1)
     events = sync.on_read(read, [A, A], now=121)  # ms 100 may hold more than a page
     assert statuses(events)[0] == (StatusKind.GAP_UNFILLABLE, 100, 101, None)
     assert trades_of(events) == [A]  # the second A, known for sure; the first was delivered
     read = sync.next_read()
-    assert read == Read(ReadKind.RANGE, 2, start=101, end=111)  # the rest goes on
+    assert read == Read(ReadKind.RANGE, 2, start=101, end=111, outage=1)  # the rest goes on
 
 
 def test_a_full_page_in_one_later_millisecond_proves_nothing_until_the_range_before_it() -> None:
@@ -188,7 +188,9 @@ def test_a_full_page_in_one_later_millisecond_proves_nothing_until_the_range_bef
     # What a server ignoring the range would send, or the true first page: cannot tell.
     assert sync.on_read(read, [trade(110), trade(110)], now=121) == []
     read = sync.next_read()
-    assert read == Read(ReadKind.RANGE, 2, start=100, end=110)  # first: anything before it?
+    assert read == Read(
+        ReadKind.RANGE, 2, start=100, end=110, outage=1
+    )  # first: anything before it?
     events = sync.on_read(read, [trade(115), trade(110)], now=121)  # ignored after all
     assert sync.history is False and events == []
     assert sync.next_read() is None
@@ -299,3 +301,25 @@ def test_a_long_outage_sheds_held_pushes_and_asks_rest_for_more() -> None:
 def test_bad_limits_are_refused() -> None:
     with pytest.raises(ValueError, match="must be >= 1"):
         TradeSync(SYM, page_limit=0)
+
+
+def test_a_late_answer_to_an_earlier_outages_read_is_ignored() -> None:
+    sync = beyond_the_newest_page()
+    pages = {(100, 111): [A, trade(104)], (104, 111): [trade(104), trade(108)],
+             (108, 111): [trade(108), trade(110)], (110, 111): [trade(110)]}  # fmt: skip
+    old = sync.next_read()
+    assert old is not None and old.kind is ReadKind.RANGE
+    while (read := sync.next_read()) is not None:
+        assert read.start is not None and read.end is not None
+        sync.on_read(read, pages[read.start, read.end], now=121)
+    assert sync.authority == "s2" and not sync.recovering
+    sync.lost("s2")  # a second outage
+    sync.subscribed("s3", ack_time=130)
+    # The first outage's range read fails after all (a retry that gave up late): it says
+    # nothing about this outage, so no search for where history begins starts.
+    assert sync.on_read_failed(old, "HTTP 400") == []
+    assert sync.on_read(old, [trade(104)], now=121) == []
+    read = sync.next_read()
+    assert read is not None and read.kind is ReadKind.NEWEST and read.outage != old.outage
+    assert sync.on_read(read, [trade(128), trade(126)], now=131) == []  # proves [127, 131)
+    assert sync.next_read() == Read(ReadKind.RANGE, 2, start=121, end=127, outage=read.outage)

@@ -174,8 +174,8 @@ class Outage:
         """A range read failed for good: look for where history begins (module docstring)."""
         start, end = read.start, read.end
         assert start is not None and end is not None
-        self.notes.append(f"marketTradesHistory failed from {start}: {error}")
-        if self.search is None:
+        if self.search is None:  # (the search's own failures would only repeat it)
+            self.notes.append(f"marketTradesHistory failed from {start}: {error}")
             self._searched(start, end, end)
         else:
             _, hi, end = self.search

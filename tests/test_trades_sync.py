@@ -323,3 +323,15 @@ def test_a_late_answer_to_an_earlier_outages_read_is_ignored() -> None:
     assert read is not None and read.kind is ReadKind.NEWEST and read.outage != old.outage
     assert sync.on_read(read, [trade(128), trade(126)], now=131) == []  # proves [127, 131)
     assert sync.next_read() == Read(ReadKind.RANGE, 2, start=121, end=127, outage=read.outage)
+
+
+def test_a_backfill_is_settled_only_once_its_socket_has_passed_what_rest_delivered() -> None:
+    sync = TradeSync(SYM, backfill_from=90)
+    assert sync.subscribed("out", ack_time=100) == []
+    read = sync.next_read()
+    assert read is not None
+    events = sync.on_read(read, [trade(105), trade(95)], now=110)  # REST runs ahead: to 110
+    assert trades_of(events) == [trade(95), trade(105)] and sync.authority == "out"
+    assert not sync.settled  # the socket has yet to push 105 (a duplicate then)
+    assert live(sync, "out", trade(105)) == [] and not sync.settled
+    assert trades_of(live(sync, "out", trade(111))) == [trade(111)] and sync.settled

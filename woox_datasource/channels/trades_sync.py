@@ -99,6 +99,9 @@ class TradeSync:
         shows they do not)."""
         self.stats = SyncStats()
         self._frontier = backfill_from
+        self._frontier_live = False
+        """The frontier was set by the authority's own push (not by REST): nothing it will push
+        from now on can have been delivered already."""
         self._at_frontier: list[Trade] = []
         self._owed: Counter[Trade] = Counter()
         """Trades of the frontier ms delivered already that the socket just joined will push."""
@@ -142,9 +145,11 @@ class TradeSync:
 
     @property
     def settled(self) -> bool:
-        """Live on one socket with nothing held back or owed: every further push of it is
-        delivered as it comes (a backfill's sync may step aside)."""
-        return self._outage is None and self._joining is None and not self._owed
+        """Live on one socket that has passed everything REST delivered, with nothing held
+        back: every further push of it is delivered as it comes (a backfill's sync may step
+        aside)."""
+        return (self._outage is None and self._joining is None and not self._owed
+                and self._frontier_live)  # fmt: skip
 
     @property
     def remembered(self) -> int:
@@ -182,6 +187,7 @@ class TradeSync:
             self._authority = source
             if ack_time is not None:  # a fresh stream begins right after its first ack
                 self._frontier = ack_time + 1
+                self._frontier_live = True  # (nothing delivered from REST)
             return out
         if source != self._joining:
             self._new_joining(source)
@@ -295,6 +301,7 @@ class TradeSync:
         frontier = self._frontier
         if frontier is None or ms > frontier:
             self._frontier = ms
+            self._frontier_live = True
             self._at_frontier = [trade]
             if self._owed:
                 self._owed.clear()
@@ -385,6 +392,7 @@ class TradeSync:
         held = self._held
         if self._frontier is None:  # a fresh stream begins right after its first ack
             self._frontier = self._ack_bound
+            self._frontier_live = True
         self._retired = self._authority
         self._authority = self._joining
         self._joining = None
@@ -474,6 +482,7 @@ class TradeSync:
         self.stats.from_rest += len(trades)
         out.extend(TradeEvent(t) for t in trades)
         self._frontier = until
+        self._frontier_live = False
         self._at_frontier = []
         self._owed.clear()
         outage.forget_before(until)

@@ -68,7 +68,7 @@ async def test_a_past_older_than_rest_keeps_is_unfillable_up_to_where_history_be
         clock = h.sim.clock
         now = clock.now_ms()
         start = now - 600_000
-        h.sim.faults.latency_s = 0.2
+        h.sim.faults.latency_s = 0.5
         config = StreamConfig(SYMBOL, channel=Channel.TRADES, backfill_from=start)
         stream = await h.manager.start(h.session, config)
         recorder = Recorder(stream)

@@ -86,7 +86,7 @@ async def outage(h: Harness) -> tuple[list[StreamEvent], int, int]:
         clock.advance(20_000)
         await wait_until(lambda: delivered_through(clock.now_ms()))
         before = trades(recorder.events)[-1].time
-        h.sim.faults.latency_s = 0.2
+        h.sim.faults.latency_s = 0.5
         h.sim.refuse_connections(0.3)
         await h.sim.drop_connections()
         clock.advance(OUTAGE_MS)  # while nobody is connected

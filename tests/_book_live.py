@@ -1,7 +1,8 @@
 """Watching a live book stream against the simulator's truth (for the book's loopback tests and
 benchmark): after every ``BookEvent`` the consumer's ``OrderBook`` must equal the simulator's
 top-``depth`` book as of the event's ``time``, number by number; ``resynced`` must be followed by
-a snapshot, and after the book's own ``stale`` no book event may come before a resync."""
+a snapshot, after the book's own ``stale`` no book event may come before a resync, and no snapshot
+carries more levels than the stream's depth."""
 
 from __future__ import annotations
 
@@ -61,6 +62,12 @@ class BookWatch:
             self.problems.append(f"a stale book resumed at {event.time} without a resync")
         if resynced and not event.snapshot:
             self.problems.append("resynced not followed by a snapshot")
+        deep = event.snapshot and max(len(event.bids), len(event.asks)) > self.depth
+        if event.depth != self.depth or deep:
+            kind = "snapshot" if event.snapshot else "delta"
+            self.problems.append(f"a depth-{event.depth} {kind} at {event.time} with "
+                                 f"{len(event.bids)}/{len(event.asks)} levels on the "
+                                 f"depth-{self.depth} stream")  # fmt: skip
         self._book_stale = False
         self.book.apply(event)
         if not self.compare:

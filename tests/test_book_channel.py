@@ -70,38 +70,58 @@ class SkippingBooks(BookChannel):
         return feed
 
 
+async def watch_books(h: Any, books: list[tuple[str, int, bool]]) -> list[BookWatch]:
+    """One stream per (symbol, depth, rpi), watched; returns once each has had a delta."""
+    watches = [
+        BookWatch(h.sim, await h.manager.start(h.session, book(s, d, r)), s, d, r)
+        for s, d, r in books
+    ]
+    for watch in watches:
+        await watch.until(deltas_after(2), timeout=20)
+    return watches
+
+
 @pytest.mark.parametrize("planted", [False, True])
 async def test_a_lost_delta_resyncs_on_the_same_socket_and_is_never_bridged(
     planted: bool,
 ) -> None:
-    symbol, depth = "PERP_BTC_USDT", 50
+    """Every book of :data:`BOOKS` loses a delta three times; each loss is a ``resynced`` and a
+    snapshot, never bridged. With ccxt's book planted (no ``prevTs`` check) the same losses
+    leave the consumer's book wrong, and the comparison says so."""
     async with running(REAL_TIME) as h:
         if planted:
             h.manager.channels[Channel.BOOK] = SkippingBooks()
-        watch = BookWatch(h.sim, await h.manager.start(h.session, book(symbol, depth)), symbol,
-                          depth)  # fmt: skip
-        await watch.until(deltas_after(3))
+        books = BOOKS[:1] if planted else BOOKS
+        watches = await watch_books(h, books)
         opened, subscribes = h.sim.connections_opened, _subscribes(h.sim)
         for _ in range(3):
-            mark = len(watch.events)
-            h.sim.faults.lose_book_deltas(1, wire.book_topic(symbol, depth))
-            if planted:  # the consumer's book goes wrong, and the check says so
-                await watch.until(deltas_after(5, mark))
-                continue
-            await watch.until(resynced_since(mark))
-            await watch.until(deltas_after(2, mark))
-            (resynced,) = _resyncs(watch, mark)
-            assert "chain break" in resynced.reason
+            marks = [len(w.events) for w in watches]
+            for s, d, r in books:
+                h.sim.faults.lose_book_deltas(1, wire.book_topic(s, d, rpi=r))
+            for watch, mark in zip(watches, marks, strict=True):
+                if planted:  # the consumer's book goes wrong, and the check says so
+                    await watch.until(deltas_after(5, mark))
+                    continue
+                await watch.until(resynced_since(mark), timeout=20)
+                await watch.until(deltas_after(2, mark), timeout=20)
+                (resynced,) = _resyncs(watch, mark)
+                assert "chain break" in resynced.reason, watch.summary()
         if planted:
+            (watch,) = watches
             assert any("differs from the simulator's" in p for p in watch.problems)
             await watch.aclose()
             return
-        assert watch.problems == [], watch.summary()
-        assert h.sim.stats.book_deltas_lost == 3
-        # the same socket, no second SUBSCRIBE: only REST re-seeded the book
+        for watch in watches:
+            assert watch.problems == [], watch.summary()
+            await watch.aclose()
+        assert h.sim.stats.book_deltas_lost == 3 * len(books)
+        # the same socket, no second SUBSCRIBE: only REST re-seeded the books
         assert (h.sim.connections_opened, _subscribes(h.sim)) == (opened, subscribes)
-        assert watch.statuses(StatusKind.RECONNECTING) == []
-        await watch.aclose()
+        assert all(w.statuses(StatusKind.RECONNECTING) == [] for w in watches)
+
+
+def book_after(index: int) -> Callable[[BookWatch], bool]:
+    return lambda w: any(isinstance(e, BookEvent) for e in w.events[index + 1 :])
 
 
 def resynced_since(mark: int) -> Callable[[BookWatch], bool]:
@@ -118,34 +138,40 @@ def _subscribes(sim: Any) -> int:
 
 
 async def test_the_book_is_stale_while_the_snapshot_lags_and_syncs_once_it_catches_up() -> None:
-    symbol, depth = "PERP_BTC_USDT", 50
+    """REST serves every book as of 5 s ago for 4 s: each book of :data:`BOOKS` says ``stale``
+    (why) and presents nothing as current until REST has caught up, then syncs exactly."""
     async with running(REAL_TIME) as h:
-        h.sim.faults.lag_book_snapshots(5_000, seconds=3.0)
-        lag_ends = time.monotonic() + 3.0
-        watch = BookWatch(h.sim, await h.manager.start(h.session, book(symbol, depth)), symbol,
-                          depth)  # fmt: skip
-        await watch.until(lambda w: bool(w.statuses(StatusKind.STALE)))
-        (stale,) = watch.statuses(StatusKind.STALE)
-        assert "behind the socket" in stale.reason
-        after = watch.events.index(stale)
-        await watch.until(lambda w: any(isinstance(e, BookEvent) for e in w.events[after:]))
-        assert time.monotonic() >= lag_ends - 0.5  # synced again only once REST caught up
-        first = next(i for i, e in enumerate(watch.events) if i > after
-                     and isinstance(e, BookEvent))  # fmt: skip
-        assert watch.events[first - 1] in watch.statuses(StatusKind.RESYNCED)
-        await watch.until(deltas_after(3, first))
-        assert watch.problems == [], watch.summary()  # every event exact, none while stale
-        await watch.aclose()
+        lag_s = 4.0
+        h.sim.faults.lag_book_snapshots(5_000, seconds=lag_s)
+        lag_ends = time.monotonic() + lag_s
+        watches = [
+            BookWatch(h.sim, await h.manager.start(h.session, book(s, d, r)), s, d, r)
+            for s, d, r in BOOKS
+        ]
+        for watch in watches:
+            await watch.until(lambda w: bool(w.statuses(StatusKind.STALE)), timeout=20)
+            stale = watch.statuses(StatusKind.STALE)[0]
+            assert "behind the socket" in stale.reason, watch.summary()
+            after = watch.events.index(stale)
+            await watch.until(book_after(after), timeout=20)
+            first = next(i for i, e in enumerate(watch.events) if i > after
+                         and isinstance(e, BookEvent))  # fmt: skip
+            assert time.monotonic() >= lag_ends - 0.5  # synced again only once REST caught up
+            assert watch.events[first - 1] in watch.statuses(StatusKind.RESYNCED)
+            await watch.until(deltas_after(3, first), timeout=20)
+        for watch in watches:
+            assert watch.problems == [], watch.summary()  # every event exact, none while stale
+            await watch.aclose()
 
 
 async def test_drops_silences_refusals_and_rest_failures_keep_the_book_exact() -> None:
-    symbol, depth = "PERP_BTC_USDT", 50
+    """Every book of :data:`BOOKS` through a dropped connection, a silent one, refused
+    reconnects and failing REST reads (with a lost delta to make them matter): exact after every
+    event, and current again after each."""
     async with running(REAL_TIME) as h:
-        watch = BookWatch(h.sim, await h.manager.start(h.session, book(symbol, depth)), symbol,
-                          depth)  # fmt: skip
-        await watch.until(deltas_after(3))
+        watches = await watch_books(h, BOOKS)
         for fault in ("drop", "silence", "refuse", "rest"):
-            mark = len(watch.events)
+            marks = [len(w.events) for w in watches]
             if fault == "drop":
                 await h.sim.drop_connections()
             elif fault == "silence":
@@ -155,13 +181,16 @@ async def test_drops_silences_refusals_and_rest_failures_keep_the_book_exact() -
                 await h.sim.drop_connections()
             else:
                 h.sim.faults.fail_next(3, 500)
-                h.sim.faults.lose_book_deltas(1, wire.book_topic(symbol, depth))
-            await watch.until(deltas_after(3, mark), timeout=20)
-            assert watch.problems == [], (fault, watch.summary())
-        # healed and current: the last book event is recent in the exchange's time
-        assert h.sim.clock.now_ms() - watch.books()[-1].time < 2_000
-        assert watch.compared > 12
-        await watch.aclose()
+                for s, d, r in BOOKS:
+                    h.sim.faults.lose_book_deltas(1, wire.book_topic(s, d, rpi=r))
+            for watch, mark in zip(watches, marks, strict=True):
+                await watch.until(deltas_after(3, mark), timeout=30)
+                assert watch.problems == [], (fault, watch.summary())
+        for watch in watches:
+            # healed and current: the last book event is recent in the exchange's time
+            assert h.sim.clock.now_ms() - watch.books()[-1].time < 3_000, watch.summary()
+            assert watch.compared > 12
+            await watch.aclose()
 
 
 async def test_rotations_cost_no_resync() -> None:

@@ -118,19 +118,24 @@ async def test_ten_seconds_of_refusals_back_off_growing_and_heal_within_one_step
 
 async def test_connections_that_never_become_healthy_back_off_too() -> None:
     """Handshakes succeed but no ack ever comes (a silent exchange): each such connection is
-    a failure, so attempts are spaced by growing backoff, not retried at once."""
+    a failure, so attempts are spaced by growing backoff, not retried at once.
+
+    The exchange stays silent until it has seen 6 handshakes (not for a fixed time, which a
+    loaded machine could spend on fewer attempts), then answers again."""
     initial, cap, ack = 0.1, 2.0, 0.2
     async with running(
         backoff_initial_s=initial, backoff_max_s=cap, ack_timeout_s=ack, silence_timeout_s=30.0
     ) as h:
         attempts = AttemptLog(h.sim)
-        h.sim.go_silent(4.0)
+        h.sim.go_silent(120.0)
         stream = await h.manager.start(h.session, StreamConfig("SPOT_BTC_USDT", 60))
+        await wait_until(lambda: h.sim.connections_opened >= 6, timeout=60)  # about 2 s
+        h.sim.go_silent(0.0)
         events = await collect(stream, lambda ev: bool(statuses(ev, StatusKind.CONNECTED)),
-                               timeout=15)  # fmt: skip
+                               timeout=30)  # fmt: skip
         await attempts.aclose()
         opened = attempts.opened
-        assert len(opened) >= 4
+        assert len(opened) >= 6
         for failures, (_, most) in enumerate(spacing(opened), start=1):
             assert most >= ack + 0.5 * nominal(failures, initial, cap), opened
         assert len(statuses(events, StatusKind.RECONNECTING)) == len(opened) - 1

@@ -112,14 +112,18 @@ async def all_live_again(recorders: list[Recorder], since: float, within: float)
 async def test_refuse_then_drop() -> None:
     """The exchange refuses for 3 s and drops all 5 connections. One shared backoff: the
     exchange is probed one connection at a time (today's code: every slot retried on its own
-    and spent the budget), and all come back, paced, once a probe gets through."""
+    and spent the budget), and all come back, paced, once a probe gets through: the first
+    within a backoff step (at most 2 s) of the exchange accepting, every stream soon after
+    (generous: a loaded machine takes longer over the reconnects and the gap fills)."""
     async with venue(50, budget=20, window_s=60.0) as (h, recorders, attempts, _):
         lost = time.monotonic()
         h.sim.refuse_connections(3.0)
         await h.sim.drop_connections()
         accepting = lost + 3.0
-        back = await all_live_again(recorders, lost, within=15)
-        assert max(back) - accepting < 3.0, max(back) - accepting
+        back = await all_live_again(recorders, lost, within=20)
+        [(reopened, _), *_] = [span for span in attempts.opened if span[0] > lost]
+        assert reopened - accepting < 2.0 + 1.0, reopened - accepting  # a backoff step
+        assert max(back) - reopened < 5.0, max(back) - reopened  # proves not stuck
         refused = [span for span in attempts.refused if span[1] > lost]
         assert 2 <= len(refused) <= 6, refused  # not 5 slots x 6 attempts
         for failures, (_, most) in enumerate(spacing(refused), start=1):

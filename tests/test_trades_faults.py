@@ -136,3 +136,6 @@ async def test_only_what_rest_cannot_reach_is_unfillable_with_exact_bounds(kept_
         assert lost, "the window reported holds no trade that was really lost"
         assert not statuses(events, StatusKind.GAP_FILLED)
         assert "marketTradesHistory" in gaps(events)[0].reason
+        # some twenty reads looked for where history begins, paced by the shared budget: the
+        # exchange's own limit (10 per second) never had to refuse one
+        assert len(h.sim.requests) > 15 and not any(r.rate_limited for r in h.sim.requests)

@@ -20,6 +20,7 @@ import aiohttp
 
 from host_stub import output
 from host_stub.archive import cmd_chart, cmd_sync, stored_candles
+from host_stub.book_command import DEFAULT_LEVELS, VIEW_FORMATS, cmd_book
 from host_stub.failures import PROG, UsageError, flush_output, plugin_logs, report
 from host_stub.hosting import (
     aclose,
@@ -235,10 +236,16 @@ def _seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _count(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of candles: give 1 or more")
-    return int(text)
+def _positive(what: str) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        if not text.isdigit() or int(text) < 1:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number of {what}: give 1 or more")
+        return int(text)
+
+    return parse
+
+
+_count = _positive("candles")
 
 
 def _levels(text: str) -> int:
@@ -302,6 +309,20 @@ def _common(parser: argparse.ArgumentParser, *, sub: bool) -> None:
         default=argparse.SUPPRESS if sub else [],
         metavar="PATTERN",
         help="admit an extra URL pattern, e.g. 'http://127.0.0.1:*/*' (repeatable)",
+    )
+
+
+def _live(parser: argparse.ArgumentParser) -> None:
+    """How long a live command runs, and how long it waits for its first connection."""
+    parser.add_argument(
+        "--for", dest="for_seconds", type=_seconds, metavar="SECONDS", help="stop after SECONDS"
+    )
+    parser.add_argument(
+        "--connect-timeout",
+        type=_seconds,
+        default=DEFAULT_CONNECT_WITHIN,
+        metavar="SECONDS",
+        help=f"fail if not connected within SECONDS (default {DEFAULT_CONNECT_WITHIN:g})",
     )
 
 
@@ -372,17 +393,33 @@ def build_parser() -> argparse.ArgumentParser:
         "--last", type=_count, metavar="N", help="candles: start with the N latest closed candles"
     )
     stream.add_argument("--finals-only", action="store_true", help="candles: only closed ones")
-    stream.add_argument(
-        "--for", dest="for_seconds", type=_seconds, metavar="SECONDS", help="stop after SECONDS"
-    )
-    stream.add_argument(
-        "--connect-timeout",
-        type=_seconds,
-        default=DEFAULT_CONNECT_WITHIN,
-        metavar="SECONDS",
-        help=f"fail if not connected within SECONDS (default {DEFAULT_CONNECT_WITHIN:g})",
-    )
+    _live(stream)
     stream.add_argument("--format", choices=output.FORMATS, default="table")
+
+    book = command("book", "show one order book live: top levels redrawn in place, or jsonl")
+    book.add_argument("symbol", help="e.g. PERP_BTC_USDT")
+    book.add_argument(
+        "--depth",
+        type=_levels,
+        metavar="N",
+        help="levels per side the book keeps: 50 (default), 200, 500; 10 with --rpi for the "
+        "pushed top-10 book",
+    )
+    book.add_argument(
+        "--levels",
+        type=_positive("book levels"),
+        metavar="K",
+        help=f"levels per side shown on a terminal (default {DEFAULT_LEVELS}, at most the depth)",
+    )
+    book.add_argument(
+        "--rpi", action="store_true", help="the book including Retail Price Improvement orders"
+    )
+    book.add_argument(
+        "--format",
+        choices=VIEW_FORMATS,
+        help="view (redrawn in place) or jsonl (default: view on a terminal, jsonl otherwise)",
+    )
+    _live(book)
 
     sync = command(
         "sync", "bring candles of [start, end) into the candle store (only what it lacks)"
@@ -413,6 +450,7 @@ _ASYNC_COMMANDS: dict[
     "markets": cmd_markets,
     "history": cmd_history,
     "stream": cmd_stream,
+    "book": cmd_book,
     "sync": cmd_sync,
     "chart": cmd_chart,
     "demo": cmd_demo,

@@ -8,7 +8,8 @@ itself, and the messages are theirs, with the option the user typed in front.
 from __future__ import annotations
 
 import argparse
-from collections.abc import AsyncIterator, Sequence
+import contextlib
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import TextIO
 
 import aiohttp
@@ -96,15 +97,21 @@ def stream_configs(args: argparse.Namespace, plugin: LoadedPlugin, now: int) -> 
         "backfill_from": f"--backfill {args.backfill}",
         "finals_only": "--finals-only",
     }
-    try:
+    with options_named(typed):
         return [
             StreamConfig(symbol, interval, channel=channel, depth=args.depth, rpi=args.rpi,
                          backfill_from=backfill, finals_only=args.finals_only)
             for symbol in symbols
         ]  # fmt: skip
+
+
+@contextlib.contextmanager
+def options_named(typed: Mapping[str, str]) -> Iterator[None]:
+    """The contract's refusal names its own field (``depth=20 is not a book depth: ...``); put
+    the option the user typed for that field (``typed[field]``) in front of it."""
+    try:
+        yield
     except InvalidRequest as exc:
-        # The contract names its own field ("depth=20 is not a book depth: ..."); say which
-        # option that was.
         field = next((name for name in typed if str(exc).startswith(f"{name}=")), None)
         if field is None:
             raise

@@ -55,11 +55,14 @@ async def run_stream(
     connect_within: float = DEFAULT_CONNECT_WITHIN,
     where: str = "the exchange",
     on_event: Callable[[StreamEvent], None] | None = None,
+    report: bool = True,
 ) -> None:
     """Write the events of a stream per config to ``writer``, and their status to stderr, for
     ``seconds`` (None: until interrupted), then stop them. Raises :class:`NeverConnected` naming
     ``where`` (the WebSocket URL) and the last error when a stream made no connection within
-    ``connect_within`` seconds. ``on_event`` sees every event too (the demo counts them)."""
+    ``connect_within`` seconds. ``on_event`` sees every event too (the demo counts them).
+    ``report=False`` leaves status events to the writer alone (a view that shows them itself
+    on the terminal stderr would write over)."""
     streams = await _start(plugin, session, configs)
     symbols = {stream.id: config.symbol for stream, config in zip(streams, configs, strict=True)}
     waiting = set(symbols)
@@ -78,7 +81,8 @@ async def run_stream(
                                     connect_by.reschedule(None)
                             elif event.kind is StatusKind.RECONNECTING and stream_id in waiting:
                                 last_error = event.reason
-                            _report(event, writer, stream_id not in waiting, limit)
+                            if report:
+                                _report(event, writer, stream_id not in waiting, limit)
                         writer.write_event(event)
                         if on_event is not None:
                             on_event(event)

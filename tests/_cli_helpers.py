@@ -126,6 +126,40 @@ async def interrupt_once_said(argv: list[str], said: str, *, within: float = 60.
     return Ran(process.returncode, out.decode(), _stderr(err), time.monotonic() - began)
 
 
+async def interrupt_once_written(
+    argv: list[str], enough: Callable[[list[str]], bool], *, within: float = 60.0
+) -> Ran:
+    """Start ``woox-host argv`` and send SIGINT (Ctrl-C) once ``enough(lines)`` holds for the
+    lines of stdout written so far (called after each line): a live run ended by what it
+    wrote, not by a delay. Fails the test if it ends first or is not done within ``within``
+    seconds."""
+    began = time.monotonic()
+    process = await asyncio.create_subprocess_exec(
+        *command(*argv), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    assert process.stdout is not None and process.stderr is not None
+    errors = asyncio.create_task(process.stderr.read())
+    lines: list[str] = []
+    try:
+        async with asyncio.timeout(within):
+            while not enough(lines):
+                line = await process.stdout.readline()
+                assert line, f"woox-host ended before it wrote enough: {lines[-3:]}"
+                lines.append(line.decode())
+            process.send_signal(signal.SIGINT)
+            rest = await process.stdout.read()
+            err = await errors
+            await process.wait()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        errors.cancel()
+    assert process.returncode is not None
+    out = "".join(lines) + rest.decode()
+    return Ran(process.returncode, out, _stderr(err), time.monotonic() - began)
+
+
 def simulator(sim: WooXSimulator) -> list[str]:
     return ["--simulator", sim.rest_url]
 

@@ -13,13 +13,15 @@ import json
 import os
 import pty
 import re
+import signal
 import struct
 import subprocess
 import termios
+from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
-from _cli_helpers import command, one_line, simulator, woox_host
+from _cli_helpers import command, interrupt_once_written, one_line, simulator, woox_host
 from _sim_helpers import eventually
 from test_cli_channels import exit_code
 
@@ -94,32 +96,65 @@ async def test_piped_jsonl_rebuilds_the_exchanges_book_after_every_event(
     symbol: str, options: list[str], depth: int, rpi: bool
 ) -> None:
     async with WooXSimulator() as sim:
-        ran = await woox_host("book", symbol, *options, "--for", "3", *simulator(sim), within=60)
-        assert ran.code == 0, ran.err
+        ran = await interrupt_once_written(["book", symbol, *options, *simulator(sim)],
+                                           lambda lines: Kinds(lines).books >= 8)  # fmt: skip
+        assert ran.code == 130, ran.err  # Ctrl-C once 8 book events were written
         kinds = check_books(sim, ran.out, symbol, depth, rpi)
         assert kinds[0] == "connected" and kinds[1] == "S", kinds
         if depth == 10:  # the pushed top-10 book: every event a whole book
-            assert kinds.count("S") >= 5 and "d" not in kinds, kinds
+            assert kinds.count("S") >= 8 and "d" not in kinds, kinds
         else:
-            assert kinds.count("d") >= 5, kinds
+            assert kinds.count("d") >= 7, kinds
         assert f"[connected] {symbol} book" in ran.err  # statuses also on stderr, as for stream
 
 
-async def lose_one_delta(sim: WooXSimulator, symbol: str, depth: int = 50) -> None:
-    """Once the book is subscribed (and by then seeded, or it resyncs anyway), lose one delta."""
-    await eventually(lambda: bool(sim.subscriptions()), within=30)
-    await asyncio.sleep(1.0)
-    sim.faults.lose_book_deltas(1, wire.book_topic(symbol, depth))
+class Kinds:
+    """What the jsonl lines written so far are: ``S`` a snapshot, ``d`` a delta, else the
+    status kind."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self.kinds = [_kind(json.loads(line)) for line in lines]
+        self.books = sum(kind in ("S", "d") for kind in self.kinds)
+
+    def deltas_after(self, kind: str) -> int:
+        if kind not in self.kinds:
+            return 0
+        return self.kinds[self.kinds.index(kind) :].count("d")
+
+
+def _kind(line: dict[str, object]) -> str:
+    if line["type"] == "book":
+        return "S" if line["snapshot"] else "d"
+    return str(line["kind"])
+
+
+class LoseOneDelta:
+    """Once the book is live (seeded and changing), the simulator loses one delta of its
+    topic."""
+
+    def __init__(self, sim: WooXSimulator, symbol: str, depth: int = 50) -> None:
+        self.sim, self.topic = sim, wire.book_topic(symbol, depth)
+        self.armed = False
+
+    def once(self, live: bool) -> None:
+        if live and not self.armed:
+            self.sim.faults.lose_book_deltas(1, self.topic)
+            self.armed = True
 
 
 async def test_a_lost_delta_is_a_resynced_line_and_a_snapshot_never_a_bridged_book() -> None:
     symbol = "PERP_BTC_USDT"
     async with WooXSimulator() as sim:
-        fault = asyncio.create_task(lose_one_delta(sim, symbol))
-        ran = await woox_host("book", symbol, "--format", "jsonl", "--for", "6",
-                              *simulator(sim), within=60)  # fmt: skip
-        await fault
-        assert ran.code == 0, ran.err
+        fault = LoseOneDelta(sim, symbol)
+
+        def enough(lines: list[str]) -> bool:
+            kinds = Kinds(lines)
+            fault.once(kinds.kinds.count("d") >= 2)
+            return kinds.deltas_after("resynced") >= 2
+
+        ran = await interrupt_once_written(["book", symbol, "--format", "jsonl",
+                                            *simulator(sim)], enough)  # fmt: skip
+        assert ran.code == 130, ran.err
         assert sim.stats.book_deltas_lost == 1
         kinds = check_books(sim, ran.out, symbol, 50, False)
         resync = kinds.index("resynced")
@@ -199,9 +234,12 @@ async def test_unknown_symbols_and_the_top10_book_without_rpi_are_refused_by_the
 # ---------------------------------------------------------------------------------------------
 
 
-async def on_terminal(argv: list[str], *, within: float = 60.0) -> tuple[int, str]:
+async def on_terminal(
+    argv: list[str], enough: Callable[[str], bool], *, within: float = 60.0
+) -> tuple[int, str]:
     """Run ``woox-host argv`` with stdout and stderr on one pseudo-terminal of 120x40, as a user
-    at a terminal does; returns its exit code and everything the terminal received."""
+    at a terminal does, and press Ctrl-C (SIGINT) once ``enough(screen)`` holds for what the
+    terminal received so far; returns its exit code and everything the terminal received."""
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
     received: list[bytes] = []
@@ -216,6 +254,9 @@ async def on_terminal(argv: list[str], *, within: float = 60.0) -> tuple[int, st
                 return
             received.append(data)
 
+    def screen() -> str:
+        return SLOW_CALLBACK.sub("", b"".join(received).decode().replace("\r\n", "\n"))
+
     try:
         process = await asyncio.create_subprocess_exec(
             *command(*argv), stdin=subprocess.DEVNULL, stdout=slave, stderr=slave
@@ -224,7 +265,12 @@ async def on_terminal(argv: list[str], *, within: float = 60.0) -> tuple[int, st
         slave = -1
         reading = asyncio.create_task(asyncio.to_thread(read))
         try:
-            code = await asyncio.wait_for(process.wait(), timeout=within)
+            async with asyncio.timeout(within):
+                while not enough(screen()):
+                    assert process.returncode is None, f"ended before enough: {screen()[-300:]}"
+                    await asyncio.sleep(0.05)  # (polling what a reader thread collects, bounded)
+                process.send_signal(signal.SIGINT)
+                code = await process.wait()
         finally:
             if process.returncode is None:
                 process.kill()
@@ -234,7 +280,7 @@ async def on_terminal(argv: list[str], *, within: float = 60.0) -> tuple[int, st
         if slave >= 0:
             os.close(slave)
         os.close(master)
-    return code, SLOW_CALLBACK.sub("", b"".join(received).decode().replace("\r\n", "\n"))
+    return code, screen()
 
 
 SLOW_CALLBACK = re.compile(r"(woox-host: )?Executing <.*?> took [\d.]+ seconds\n")
@@ -257,11 +303,16 @@ async def test_on_a_terminal_the_top_levels_are_redrawn_in_place_with_statuses_a
 ):
     symbol, levels = "PERP_BTC_USDT", 7
     async with WooXSimulator() as sim:
-        fault = asyncio.create_task(lose_one_delta(sim, symbol))
-        code, screen = await on_terminal(["book", symbol, "--levels", str(levels), "--for", "5",
-                                          *simulator(sim)])  # fmt: skip
-        await fault
-        assert code == 0, screen
+        fault = LoseOneDelta(sim, symbol)
+
+        def enough(screen: str) -> bool:
+            fault.once("  live\x1b[K" in screen)
+            resynced = screen.split(f"[resynced] {symbol} book: ", 1)
+            return len(resynced) == 2 and resynced[1].count(book_view.HOME) >= 3
+
+        code, screen = await on_terminal(["book", symbol, "--levels", str(levels),
+                                          *simulator(sim)], enough)  # fmt: skip
+        assert code == 130, screen  # Ctrl-C: the view ends as it does after --for
         assert screen.startswith(book_view.ENTER), screen[:200]
         drawn = screen.split(book_view.LEAVE)[0]
         frames = drawn.split(book_view.HOME)[1:]

@@ -127,28 +127,39 @@ async def interrupt_once_said(argv: list[str], said: str, *, within: float = 60.
 
 
 async def interrupt_once_written(
-    argv: list[str], enough: Callable[[list[str]], bool], *, within: float = 60.0
+    argv: list[str],
+    enough: Callable[[list[str]], bool],
+    *,
+    said: str = "",
+    within: float = 60.0,
 ) -> Ran:
     """Start ``woox-host argv`` and send SIGINT (Ctrl-C) once ``enough(lines)`` holds for the
-    lines of stdout written so far (called after each line): a live run ended by what it
-    wrote, not by a delay. Fails the test if it ends first or is not done within ``within``
-    seconds."""
+    lines of stdout written so far (checked after each line) and stderr has ``said`` so: a live
+    run ended by what it wrote, not by a delay. Fails the test if it ends first or is not done
+    within ``within`` seconds."""
     began = time.monotonic()
     process = await asyncio.create_subprocess_exec(
         *command(*argv), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
     )
     assert process.stdout is not None and process.stderr is not None
-    errors = asyncio.create_task(process.stderr.read())
+    stderr = process.stderr
+    err: list[bytes] = []
+
+    async def read_stderr() -> None:
+        while line := await stderr.readline():
+            err.append(line)
+
+    errors = asyncio.create_task(read_stderr())
     lines: list[str] = []
     try:
         async with asyncio.timeout(within):
-            while not enough(lines):
+            while not (enough(lines) and said.encode() in b"".join(err)):
                 line = await process.stdout.readline()
-                assert line, f"woox-host ended before it wrote enough: {lines[-3:]}"
+                assert line, f"woox-host ended before it wrote enough: {lines[-3:]}, {err[-3:]}"
                 lines.append(line.decode())
             process.send_signal(signal.SIGINT)
             rest = await process.stdout.read()
-            err = await errors
+            await errors
             await process.wait()
     finally:
         if process.returncode is None:
@@ -157,7 +168,7 @@ async def interrupt_once_written(
         errors.cancel()
     assert process.returncode is not None
     out = "".join(lines) + rest.decode()
-    return Ran(process.returncode, out, _stderr(err), time.monotonic() - began)
+    return Ran(process.returncode, out, _stderr(b"".join(err)), time.monotonic() - began)
 
 
 def simulator(sim: WooXSimulator) -> list[str]:

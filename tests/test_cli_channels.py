@@ -10,12 +10,11 @@ import csv
 import io
 import itertools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import aiohttp
 import pytest
-from _cli_helpers import one_line, simulator, woox_host
-from _sim_helpers import eventually
+from _cli_helpers import interrupt_once_written, one_line, simulator, woox_host
 
 from host_stub.cli import main
 from host_stub.spec import Channel, InvalidRequest, StreamConfig
@@ -158,10 +157,10 @@ async def test_a_channel_the_plugin_does_not_serve_is_refused_in_its_own_words()
 async def test_several_symbols_stream_as_one_csv_each_gapless_and_exact() -> None:
     symbols = ("SPOT_BTC_USDT", "PERP_ETH_USDT")
     async with WooXSimulator(speed=60.0) as sim:
-        ran = await woox_host("stream", ",".join(symbols), "1m", "--finals-only",
-                              "--backfill", "10m", "--format", "csv", "--for", "4",
-                              *simulator(sim), within=60)  # fmt: skip
-        assert ran.code == 0, ran.err
+        argv = ["stream", ",".join(symbols), "1m", "--finals-only", "--backfill", "10m",
+                "--format", "csv", *simulator(sim)]  # fmt: skip
+        ran = await interrupt_once_written(argv, each_written(symbols, 10))
+        assert ran.code == 130, ran.err
         rows = list(csv.DictReader(io.StringIO(ran.out)))
         assert {row["symbol"] for row in rows} == set(symbols)
         for symbol in symbols:
@@ -202,6 +201,16 @@ LATEST = [
     (Channel.FUNDING, "PERP_BTC_USDT,PERP_ETH_USDT", "table", ["--tz", "America/New_York"]),
     (Channel.OPEN_INTEREST, "PERP_BTC_USDT,PERP_ETH_USDT", "jsonl", []),
 ]
+
+
+def each_written(symbols: Sequence[str], n: int) -> Callable[[list[str]], bool]:
+    """Enough output: ``n`` lines of values (not status, not a header) per symbol."""
+
+    def enough(lines: list[str]) -> bool:
+        values = [line for line in lines if '"type":"status"' not in line]
+        return all(sum(symbol in line for line in values) >= n for symbol in symbols)
+
+    return enough
 
 
 def records(text: str, fmt: str) -> list[dict[str, str]]:
@@ -253,9 +262,10 @@ async def test_each_latest_value_channel_prints_the_exchanges_values(
     channel: Channel, symbols: str, fmt: str, options: list[str]
 ) -> None:
     async with WooXSimulator(speed=60.0) as sim:
-        ran = await woox_host("stream", symbols, "--channel", channel.value, "--format", fmt,
-                              "--for", "3", *options, *simulator(sim), within=60)  # fmt: skip
-        assert ran.code == 0, ran.err
+        argv = ["stream", symbols, "--channel", channel.value, "--format", fmt, *options,
+                *simulator(sim)]  # fmt: skip
+        ran = await interrupt_once_written(argv, each_written(symbols.split(","), 2))
+        assert ran.code == 130, ran.err
         rows = records(ran.out, fmt)
         assert {row["symbol"] for row in rows} == set(symbols.split(","))
         for row in rows:
@@ -270,17 +280,21 @@ async def test_each_latest_value_channel_prints_the_exchanges_values(
 @pytest.mark.skipif(Channel.BBO not in SERVED, reason="the latest-value channels have not landed")
 async def test_a_latest_value_stream_heals_and_says_a_fresh_value_follows() -> None:
     async with WooXSimulator(speed=60.0) as sim:
+        drops: list[asyncio.Task[None]] = []
 
-        async def drop() -> None:
-            await eventually(lambda: sim.connections_opened >= 1)
-            await asyncio.sleep(1.5)
-            await sim.drop_connections()
+        def enough(lines: list[str]) -> bool:
+            """Drop the exchange's connections once two values came; enough once a value came
+            after the reconnect."""
+            types = [json.loads(line).get("kind", json.loads(line)["type"]) for line in lines]
+            if not drops and types.count("price") >= 2:
+                drops.append(asyncio.create_task(sim.drop_connections()))
+            return "reconnecting" in types and "price" in types[types.index("reconnecting") :]
 
-        faults = asyncio.create_task(drop())
-        ran = await woox_host("stream", "PERP_BTC_USDT", "--channel", "mark_price", "--format",
-                              "jsonl", "--for", "5", *simulator(sim), within=60)  # fmt: skip
-        await faults
-        assert ran.code == 0, ran.err
+        argv = ["stream", "PERP_BTC_USDT", "--channel", "mark_price", "--format", "jsonl",
+                *simulator(sim)]  # fmt: skip
+        ran = await interrupt_once_written(argv, enough)
+        await asyncio.gather(*drops)
+        assert ran.code == 130, ran.err
         assert "(still running: reconnecting, a fresh value follows)" in ran.err
         lines = [json.loads(line) for line in ran.out.splitlines()]
         kinds = [line["kind"] for line in lines if line["type"] == "status"]
@@ -300,3 +314,61 @@ async def test_funding_on_a_spot_symbol_is_refused_before_subscribing() -> None:
         assert line.startswith("woox-host: error: ") and "funding" in line
         assert "SPOT_BTC_USDT" in line
         assert sim.connections_opened == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Trades: the exchange's tape, in every format
+# ---------------------------------------------------------------------------------------------
+
+TRADE_FIELDS = ("symbol", "time", "price", "size", "side", "external")
+
+
+def tape_of(sim: WooXSimulator, symbol: str, start: int, end: int) -> list[tuple[str, ...]]:
+    """The simulator's trades in ``[start, end)``, each as a user reads it back (any format):
+    symbol, time in ms, price, size, the taker's side, whether it came from another venue."""
+    return [
+        (t.symbol, str(t.time), t.price, t.size, t.side.lower(), str(t.source == 0).lower())
+        for t in sim.trades(symbol, start, end)
+    ]
+
+
+def trades_written(text: str, fmt: str, symbol: str) -> list[tuple[str, ...]]:
+    """The trades in ``stream --channel trades`` output, as :func:`tape_of` spells them."""
+    if fmt == "table":  # one symbol: named in the title; a blank flag is a missing last cell
+        title, header, *body = text.splitlines()
+        assert title.startswith(f"{symbol} trades ") and header.split() == list(TRADE_FIELDS[1:])
+        rows = [dict(zip(TRADE_FIELDS, [symbol, *line.split(), ""], strict=False))
+                for line in body]  # fmt: skip
+        for row in rows:
+            row["external"] = str(row["external"] == "external").lower()
+    else:
+        rows = records(text, fmt)
+    if fmt == "jsonl":
+        assert all(json.loads(line)["type"] in ("trade", "status") for line in text.splitlines())
+    return [
+        (row["symbol"], str(parse_time_ms(row["time"], now_ms=0)), row["price"], row["size"],
+         row["side"], row["external"])
+        for row in rows
+    ]  # fmt: skip
+
+
+@pytest.mark.skipif(Channel.TRADES not in SERVED, reason="the trades channel has not landed")
+@pytest.mark.parametrize("fmt", ["table", "csv", "jsonl"])
+async def test_trades_are_the_exchanges_tape_once_in_order_in_every_format(fmt: str) -> None:
+    symbol = "PERP_BTC_USDT"
+    async with WooXSimulator(speed=60.0) as sim:
+        argv = ["stream", symbol, "--channel", "trades", "--backfill", "2m", "--format", fmt,
+                *simulator(sim)]  # fmt: skip
+        backfilled = f"[backfilled] {symbol} trades"
+        ran = await interrupt_once_written(argv, lambda out: len(out) >= 42, said=backfilled)
+        assert ran.code == 130, ran.err
+        got = trades_written(ran.out, fmt, symbol)
+        times = [int(t[1]) for t in got]
+        assert len(got) >= 30 and times == sorted(times), got[:5]
+        first, last = times[0], times[-1]
+        # Every trade of the tape from the first one written to the last one's millisecond
+        # (more of that one may have been on their way), each once, with the exchange's digits:
+        # the backfill and the live trades meet with no hole and no repeat.
+        assert [t for t in got if int(t[1]) < last] == tape_of(sim, symbol, first, last)
+        assert {t[5] for t in got} == {"true", "false"}  # both sources, each flagged
+        assert "gap_unfillable" not in ran.err

@@ -199,13 +199,15 @@ class BookView:
         self.frames += 1
 
     def finish(self) -> None:
-        """Leave the alternate screen and print the last frame once, where it stays."""
+        """Leave the alternate screen and print the last frame once, where it stays (nothing if
+        nothing was ever drawn: a command refused at the start says only why)."""
         if self._pending is not None:
             self._pending.cancel()
             self._pending = None
-        if self._entered:
-            self._out.write(LEAVE)
-            self._entered = False
+        if not self._entered:
+            return
+        self._out.write(LEAVE)
+        self._entered = False
         self._out.write("".join(line.rstrip() + "\n" for line in self.lines()))
         self._out.flush()
 

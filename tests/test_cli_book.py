@@ -411,6 +411,10 @@ async def test_frames_are_drawn_at_most_ten_a_second_and_the_newest_is_never_lef
     await eventually(lambda: view.frames == 2)
     assert f"as of {format_ms(SNAPSHOT.time + 19)}" in out.getvalue().split(book_view.HOME)[-1]
     view.finish()
-    assert out.getvalue().count(book_view.LEAVE) == 1
-    view.finish()  # a second finish prints the frame again but never leaves twice
-    assert out.getvalue().count(book_view.LEAVE) == 1
+    final = out.getvalue().split(book_view.LEAVE)
+    assert len(final) == 2 and final[1].startswith("PERP_BTC_USDT book 50, top 3 ")
+    view.finish()  # a second finish does nothing
+    assert out.getvalue().split(book_view.LEAVE) == final
+    unused = io.StringIO()
+    BookView(unused, "PERP_BTC_USDT", 50, False, 3).finish()
+    assert unused.getvalue() == ""  # nothing drawn, nothing printed (a refused command)

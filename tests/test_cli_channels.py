@@ -12,7 +12,6 @@ import itertools
 import json
 from collections.abc import Callable, Sequence
 
-import aiohttp
 import pytest
 from _cli_helpers import interrupt_once_written, one_line, simulator, woox_host
 
@@ -21,8 +20,6 @@ from host_stub.spec import Channel, InvalidRequest, StreamConfig
 from host_stub.times import parse_time_ms
 from woox_datasource.plugin import WooXDatasource
 from woox_datasource.simulator import WooXSimulator
-
-SERVED = [info.channel for info in WooXDatasource().datasource_info().channels]
 
 
 def contract_says(build: Callable[[], object]) -> str:
@@ -136,24 +133,6 @@ def test_history_still_takes_one_symbol_and_says_which_command_takes_several(
     assert code == 2 and "one symbol per command" in err and "only stream takes several" in err
 
 
-@pytest.mark.skipif(
-    all(channel in SERVED for channel in Channel), reason="the plugin serves every channel"
-)
-async def test_a_channel_the_plugin_does_not_serve_is_refused_in_its_own_words() -> None:
-    channel = next(c for c in Channel if c not in SERVED)
-    config = StreamConfig("SPOT_BTC_USDT", 60 if channel is Channel.CANDLES else None,
-                          channel=channel)  # fmt: skip
-    async with aiohttp.ClientSession() as session:  # never used: refused before any request
-        with pytest.raises(InvalidRequest) as refused:
-            await WooXDatasource().start_stream(session, config)
-    async with WooXSimulator() as sim:
-        ran = await woox_host("stream", "SPOT_BTC_USDT", "--channel", channel.value,
-                              *simulator(sim), within=30)  # fmt: skip
-        assert ran.code == 2
-        assert one_line(ran) == f"woox-host: error: {refused.value}"
-        assert sim.connections_opened == 0
-
-
 async def test_several_symbols_stream_as_one_csv_each_gapless_and_exact() -> None:
     symbols = ("SPOT_BTC_USDT", "PERP_ETH_USDT")
     async with WooXSimulator(speed=60.0) as sim:
@@ -255,7 +234,6 @@ def assert_true(sim: WooXSimulator, channel: Channel, rpi: bool, row: dict[str, 
     assert {name: row.get(name) for name in want} == want, (row, at)
 
 
-@pytest.mark.skipif(Channel.BBO not in SERVED, reason="the latest-value channels have not landed")
 @pytest.mark.parametrize(("channel", "symbols", "fmt", "options"), LATEST,
                          ids=[f"{c}-{f}" + "".join(o[:1]) for c, _, f, o in LATEST])  # fmt: skip
 async def test_each_latest_value_channel_prints_the_exchanges_values(
@@ -277,7 +255,6 @@ async def test_each_latest_value_channel_prints_the_exchanges_values(
             assert f"[connected] {symbol} {channel.value}" in ran.err
 
 
-@pytest.mark.skipif(Channel.BBO not in SERVED, reason="the latest-value channels have not landed")
 async def test_a_latest_value_stream_heals_and_says_a_fresh_value_follows() -> None:
     async with WooXSimulator(speed=60.0) as sim:
         drops: list[asyncio.Task[None]] = []
@@ -304,7 +281,6 @@ async def test_a_latest_value_stream_heals_and_says_a_fresh_value_follows() -> N
         assert any(line["type"] == "price" for line in after)  # values again after the drop
 
 
-@pytest.mark.skipif(Channel.FUNDING not in SERVED, reason="funding has not landed")
 async def test_funding_on_a_spot_symbol_is_refused_before_subscribing() -> None:
     async with WooXSimulator() as sim:
         ran = await woox_host("stream", "SPOT_BTC_USDT", "--channel", "funding",
@@ -352,7 +328,6 @@ def trades_written(text: str, fmt: str, symbol: str) -> list[tuple[str, ...]]:
     ]  # fmt: skip
 
 
-@pytest.mark.skipif(Channel.TRADES not in SERVED, reason="the trades channel has not landed")
 @pytest.mark.parametrize("fmt", ["table", "csv", "jsonl"])
 async def test_trades_are_the_exchanges_tape_once_in_order_in_every_format(fmt: str) -> None:
     symbol = "PERP_BTC_USDT"

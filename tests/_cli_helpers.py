@@ -100,30 +100,7 @@ async def interrupt_once_said(argv: list[str], said: str, *, within: float = 60.
     """Start ``woox-host argv`` and send SIGINT (Ctrl-C) once a line of its stderr contains
     ``said``: a run ended by what it reported, not by a delay that a loaded machine can
     outlast. Fails the test if it ends first or is not done within ``within`` seconds."""
-    began = time.monotonic()
-    process = await asyncio.create_subprocess_exec(
-        *command(*argv), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-    )
-    assert process.stdout is not None and process.stderr is not None
-    reading = asyncio.create_task(process.stdout.read())
-    err = b""
-    try:
-        async with asyncio.timeout(within):
-            while said.encode() not in err:
-                line = await process.stderr.readline()
-                assert line, f"woox-host ended before saying {said!r}: {_stderr(err)}"
-                err += line
-            process.send_signal(signal.SIGINT)
-            err += await process.stderr.read()
-            out = await reading
-            await process.wait()
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-        reading.cancel()
-    assert process.returncode is not None
-    return Ran(process.returncode, out.decode(), _stderr(err), time.monotonic() - began)
+    return await interrupt_once_written(argv, lambda _: True, said=said, within=within)
 
 
 async def interrupt_once_written(
@@ -134,41 +111,49 @@ async def interrupt_once_written(
     within: float = 60.0,
 ) -> Ran:
     """Start ``woox-host argv`` and send SIGINT (Ctrl-C) once ``enough(lines)`` holds for the
-    lines of stdout written so far (checked after each line) and stderr has ``said`` so: a live
-    run ended by what it wrote, not by a delay. Fails the test if it ends first or is not done
-    within ``within`` seconds."""
+    lines of stdout written so far (checked whenever a line came) and stderr has ``said`` so: a
+    live run ended by what it wrote, not by a delay. Fails the test if it ends first or is not
+    done within ``within`` seconds."""
     began = time.monotonic()
     process = await asyncio.create_subprocess_exec(
         *command(*argv), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
     )
     assert process.stdout is not None and process.stderr is not None
-    stderr = process.stderr
-    err: list[bytes] = []
-
-    async def read_stderr() -> None:
-        while line := await stderr.readline():
-            err.append(line)
-
-    errors = asyncio.create_task(read_stderr())
     lines: list[str] = []
+    err: list[str] = []
+    came = asyncio.Event()
+
+    async def read(stream: asyncio.StreamReader, into: list[str]) -> None:
+        while line := await stream.readline():
+            into.append(line.decode())
+            came.set()
+        came.set()
+
+    readers = [asyncio.create_task(read(process.stdout, lines)),
+               asyncio.create_task(read(process.stderr, err))]  # fmt: skip
     try:
         async with asyncio.timeout(within):
-            while not (enough(lines) and said.encode() in b"".join(err)):
-                line = await process.stdout.readline()
-                assert line, f"woox-host ended before it wrote enough: {lines[-3:]}, {err[-3:]}"
-                lines.append(line.decode())
+            while True:
+                came.clear()
+                if enough(lines) and said in "".join(err):
+                    break
+                assert not all(r.done() for r in readers), (
+                    f"woox-host ended before it wrote enough: {lines[-3:]}, {err[-3:]}"
+                )
+                await came.wait()
             process.send_signal(signal.SIGINT)
-            rest = await process.stdout.read()
-            await errors
+            await asyncio.gather(*readers)
             await process.wait()
     finally:
         if process.returncode is None:
             process.kill()
             await process.wait()
-        errors.cancel()
+        for reader in readers:
+            reader.cancel()
+        await asyncio.gather(*readers, return_exceptions=True)
     assert process.returncode is not None
-    out = "".join(lines) + rest.decode()
-    return Ran(process.returncode, out, _stderr(b"".join(err)), time.monotonic() - began)
+    ran = "".join(lines), _stderr("".join(err).encode())
+    return Ran(process.returncode, *ran, time.monotonic() - began)
 
 
 def simulator(sim: WooXSimulator) -> list[str]:

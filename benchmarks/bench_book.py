@@ -13,10 +13,10 @@ event loop to itself, as it would against the real exchange. Figures:
   the other, the median of a few rounds; CPU time (what the client costs, whatever else the
   machine does) and wall clock. Every delta must be applied, none resynced: checked, not assumed.
 * the venue: every instrument of a WOO X-size venue (313) on the book at depth 50, with every
-  other channel the plugin declares for its market kind at its defaults (the latest-value
-  channels: bbo, ticker, mark and index price, funding, open interest) and candles 1m, started
-  through the plugin's hooks by the reference host against the simulator at real speed (book
-  deltas every 50 ms for a book that changed). CPU % of one core (this process and the
+  other channel the plugin declares for its market kind at its defaults (trades and the
+  latest-value channels: bbo, ticker, mark and index price, funding, open interest) and candles
+  1m, started through the plugin's hooks by the reference host against the simulator at real
+  speed (book deltas every 50 ms for a book that changed). CPU % of one core (this process and the
   simulator's), RSS, time until every book is synced, book deltas per second, how far behind the
   exchange's clock book events reach the consumer, ``resynced`` and ``stale`` statuses (during the
   start, while 313 book seeds and the other channels' REST reads share 10 requests/s, and in the

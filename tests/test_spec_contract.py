@@ -26,7 +26,12 @@ from host_stub.spec import (
     StatusKind,
     StreamConfig,
 )
+from woox_datasource.channels.registry import CHANNELS
 from woox_datasource.plugin import WooXDatasource
+from woox_datasource.rest import RestClient
+from woox_datasource.rest.budget import RateBudget
+from woox_datasource.simulator import WooXSimulator
+from woox_datasource.stream.manager import StreamManager
 
 ROOT = Path(__file__).resolve().parent.parent
 BTC = "SPOT_BTC_USDT"
@@ -126,18 +131,28 @@ def test_plugin_declares_the_channels_of_its_manifest() -> None:
     assert [c.value for c in host_view.channels] == declared
 
 
-async def test_a_channel_not_served_yet_is_refused_before_anything_is_opened() -> None:
-    plugin = WooXDatasource()
-    served = {c.channel for c in plugin.datasource_info().channels}
-    unserved = [c for c in Channel if c not in served]
-    if not unserved:
-        pytest.skip("every channel is served")
-    async with aiohttp.ClientSession() as session:
-        for channel in unserved:
-            config = StreamConfig(BTC, channel=channel)
-            with pytest.raises(InvalidRequest, match=rf"the {channel} channel is not served"):
-                await plugin.start_stream(session=session, config=config)
-    assert plugin._streams is None  # nothing was set up
+def test_every_channel_of_the_contract_is_declared_and_has_a_registered_implementation() -> None:
+    declared = {c.channel for c in WooXDatasource().datasource_info().channels}
+    assert declared == set(Channel) == set(CHANNELS)
+
+
+async def test_a_channel_the_manager_was_not_given_is_refused_before_anything_is_opened() -> None:
+    # The plugin hands its manager the manifest's channels only: one left out of the manifest
+    # is refused by name, with nothing connected.
+    async with WooXSimulator() as sim, aiohttp.ClientSession() as session:
+        manager = StreamManager(
+            sim.ws_url,
+            lambda s: RestClient(s, sim.rest_url, budget=RateBudget(max_requests=10)),
+            channels={Channel.CANDLES: CHANNELS[Channel.CANDLES]},
+        )
+        try:
+            for channel in (Channel.TRADES, Channel.BBO):
+                config = StreamConfig(BTC, channel=channel)
+                with pytest.raises(InvalidRequest, match=rf"the {channel} channel is not served"):
+                    await manager.start(session, config)
+            assert manager.connections == 0 and sim.connections_opened == 0
+        finally:
+            await manager.aclose()
 
 
 def _manifest(capabilities: str) -> str:

@@ -37,19 +37,8 @@ from woox_datasource.timeframes import timeframe_infos
 SERVED_CHANNELS: tuple[ChannelInfo, ...] = tuple(
     wire.CHANNEL_INFOS[Channel(name)] for name in MANIFEST.channels
 )
-"""The channels start_stream serves today: the manifest's list, with WOO X's details."""
-
-
-def check_channel(config: StreamConfig) -> None:
-    """Refuse a channel this plugin does not serve before anything is set up (the stream
-    manager refuses one WOO X lacks for the symbol's market kind, such as funding on a spot
-    symbol, before anything is subscribed)."""
-    served = [info.channel for info in SERVED_CHANNELS]
-    if config.channel not in served:
-        raise InvalidRequest(
-            f"the {config.channel} channel is not served by this plugin yet; it serves: "
-            f"{', '.join(served)}"
-        )
+"""The channels start_stream serves: the manifest's list, with WOO X's details. The stream
+manager gets exactly these from the registry and refuses any other before anything is opened."""
 
 
 class WooXDatasource:
@@ -66,8 +55,9 @@ class WooXDatasource:
         """The stream manager, created on first use so that it binds the configured URL.
         (A method, not a property: pluggy reads every attribute when it registers a plugin.)"""
         if self._streams is None:
+            served = {info.channel: CHANNELS[info.channel] for info in SERVED_CHANNELS}
             self._streams = StreamManager(
-                self.settings.ws_url, self.rest, self.stream_options, channels=CHANNELS
+                self.settings.ws_url, self.rest, self.stream_options, channels=served
             )
         return self._streams
 
@@ -134,7 +124,6 @@ class WooXDatasource:
     @hookimpl
     async def start_stream(self, session: aiohttp.ClientSession, config: StreamConfig) -> Stream:
         valid = checked(StreamConfig, config, "config")
-        check_channel(valid)
         return await self.stream_manager().start(session, valid)
 
     @hookimpl

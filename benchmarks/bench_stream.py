@@ -34,7 +34,7 @@ import json
 import statistics
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import aiohttp
@@ -177,14 +177,14 @@ class Child:
 
 
 def pick_topics(
-    market_now: int, count: int, margin_ms: int = 300_000
+    market_now: int, count: int, symbols: Sequence[str] = SYMBOLS, margin_ms: int = 300_000
 ) -> list[tuple[str, Timeframe]]:
     """(symbol, timeframe) pairs whose current candle stays open for the whole run."""
     wall = time.time_ns() // 1_000_000
     out: Topics = []
     for tf in BY_WS_TYPE.values():
         if next_open(tf, floor_open(tf, market_now)) > wall + margin_ms:
-            out.extend((symbol, tf) for symbol in SYMBOLS)
+            out.extend((symbol, tf) for symbol in symbols)
     return out[:count]
 
 

@@ -276,7 +276,14 @@ async def test_silent_open_interest_is_stale_until_its_next_push() -> None:
         assert_true(h.sim, "PERP_BTC_USDT", False, first)
         (stale,) = statuses(events, StatusKind.STALE)
         assert "10 s" in stale.reason and "open_interest" in stale.reason
-        h.sim.clock.advance(10_000)  # the forced push is due
+        # The forced push is due every 10 s; it repeats an unchanged value with the time of its
+        # last change, which the stream rightly drops as a repeat. Advance by whole periods until
+        # the value has changed, so that the push carries a new one.
+        changed = h.sim.open_interest("PERP_BTC_USDT", at_ms=first.time).time
+        now, step = h.sim.clock.now_ms(), 10_000
+        while h.sim.open_interest("PERP_BTC_USDT", at_ms=now + step).time <= changed:
+            step += 10_000
+        h.sim.clock.advance(step)
         after = await collect(oi, n_values(1))
         assert [type(e) for e in after] == [StatusEvent, OpenInterestEvent]
         assert statuses(after)[0].kind is StatusKind.CONNECTED

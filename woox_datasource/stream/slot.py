@@ -270,6 +270,10 @@ class Slot:
             return reason, healthy
         finally:
             await conn.abort()  # no-op unless left by an exception (cancellation)
+            if self.conn is not None and self.conn is not conn:
+                # Cancelled in a rotation after the new connection took over (while the old one
+                # closes): ``conn`` is still the old one, and the new one must not outlive us.
+                await self.conn.abort()
             self.conn = None
             self._reset()
 
